@@ -1,0 +1,73 @@
+"""Encoding of a ComputeGraph as a torch-geometric ``Data`` object (GENNAPE-style node features).
+
+Per node: ``op`` (index into ``list_ops()``, for an embedding table) and ``feat``, a float vector
+of ``NUM_FEATURES`` numbers: log2-scaled input/output channels and spatial size, kernel, stride,
+dilation, padding, a depthwise/grouped flag, bias, and the node's share of the graph's FLOPs and
+params. Graph-level ``flops`` and ``params`` are kept as attributes for target transforms and
+baselines.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch_geometric.data import Data
+
+from gennape.graph.ir import ComputeGraph, Node, Shape
+from gennape.graph.ops import list_ops
+
+FEATURE_NAMES = (
+    "log_c_in", "log_c_out", "log_hw_in", "log_hw_out", "log_tokens_out", "n_inputs",
+    "kernel_h", "kernel_w", "stride", "dilation", "padding", "grouped", "depthwise", "bias",
+    "flops_share", "params_share",
+)
+NUM_FEATURES = len(FEATURE_NAMES)
+
+
+def op_index(op: str) -> int:
+    """Position of ``op`` in the vocabulary (the embedding row)."""
+    return _OP_INDEX[op]
+
+
+def _channels(s: Shape) -> int:
+    return s[0] if len(s) == 3 else (s[-1] if s else 1)
+
+
+def _spatial(s: Shape) -> int:
+    return s[1] * s[2] if len(s) == 3 else 1
+
+
+def _tokens(s: Shape) -> int:
+    return math.prod(s[:-1]) if len(s) >= 2 and len(s) != 3 else 1
+
+
+def node_features(n: Node, total_flops: int, total_params: int) -> list[float]:
+    """The ``NUM_FEATURES`` numbers of one node."""
+    s_in = n.in_shapes[0] if n.in_shapes else n.out_shape
+    k = n.kernel or (0, 0)
+    c_in = _channels(s_in)
+    return [
+        math.log2(1 + c_in), math.log2(1 + _channels(n.out_shape)),
+        math.log2(1 + _spatial(s_in)) / 2, math.log2(1 + _spatial(n.out_shape)) / 2,
+        math.log2(1 + _tokens(n.out_shape)), float(len(n.in_shapes)),
+        float(k[0]), float(k[1]), float(n.stride[0]) if n.stride else 0.0,
+        float(n.dilation[0]) if n.dilation else 0.0, float(max(n.padding)) if n.padding else 0.0,
+        float(n.groups > 1), float(n.groups > 1 and n.groups == c_in), float(n.bias),
+        n.flops / total_flops if total_flops else 0.0, n.params / total_params if total_params else 0.0,
+    ]
+
+
+def encode(cg: ComputeGraph) -> Data:
+    """``Data(op, feat, edge_index, flops, params, num_nodes)`` for one graph."""
+    flops, params = cg.flops, cg.params
+    op = torch.tensor([op_index(n.op) for n in cg.nodes], dtype=torch.long)
+    feat = torch.tensor([node_features(n, flops, params) for n in cg.nodes], dtype=torch.float)
+    edges = cg.edges
+    edge_index = (torch.tensor(edges, dtype=torch.long).t().contiguous() if edges
+                  else torch.zeros(2, 0, dtype=torch.long))
+    return Data(op=op, feat=feat, edge_index=edge_index, num_nodes=len(cg.nodes),
+                flops=torch.tensor([float(flops)]), params=torch.tensor([float(params)]))
+
+
+_OP_INDEX = {name: i for i, name in enumerate(list_ops())}

@@ -1,0 +1,118 @@
+"""ONNX frontend: ``from_onnx(path)``, reading structure and shapes but never the weights.
+
+The model is loaded without external data; every initializer bigger than a few numbers is
+replaced by a typed graph input of the same shape before shape inference, so the weights are
+neither needed nor held twice. Small constants (scalars, shape and slice arguments) keep their
+values. Each ONNX op is mapped by a handler registered in ``onnx_handlers``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import numpy_helper, shape_inference
+
+from gennape.graph.canonical import to_compute_graph
+from gennape.graph.errors import GraphError
+from gennape.graph.fx_handlers import Ref
+from gennape.graph.ir import ComputeGraph
+from gennape.graph.onnx_handlers import HANDLERS, Const, OnnxCtx
+from gennape.graph.raw import RawGraph
+
+SMALL = 64  # initializers with at most this many elements keep their values
+CONTROL_FLOW = {"If", "Loop", "Scan", "SequenceMap"}
+
+
+def _load(path: Path) -> onnx.ModelProto:
+    if not path.is_file():
+        raise GraphError(str(path), "no such file")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except (DecodeError, RuntimeWarning, ValueError, onnx.onnx_cpp2py_export.checker.ValidationError) as e:
+        raise GraphError(str(path), f"not a readable ONNX model ({type(e).__name__}: {e})") from e
+    except Exception as e:  # protobuf reports truncation with several types
+        raise GraphError(str(path), f"not a readable ONNX model ({type(e).__name__}: {e})") from e
+    if not model.graph.node or not model.opset_import:
+        raise GraphError(str(path), "not an ONNX model (no graph nodes or opset); truncated or another format?")
+    return model
+
+
+def _strip_weights(model: onnx.ModelProto) -> dict[str, np.ndarray | None]:
+    """Turn big initializers into graph inputs; return name -> value (None when stripped)."""
+    consts: dict[str, np.ndarray | None] = {}
+    keep, inputs = [], []
+    existing = {i.name for i in model.graph.input}
+    for init in model.graph.initializer:
+        numel = int(np.prod(init.dims)) if init.dims else 1
+        if numel <= SMALL and init.data_location != onnx.TensorProto.EXTERNAL:
+            consts[init.name] = numpy_helper.to_array(init)
+            keep.append(init)
+        else:
+            consts[init.name] = None
+            if init.name not in existing:
+                inputs.append(onnx.helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
+    model.graph.ClearField("initializer")
+    model.graph.initializer.extend(keep)
+    model.graph.input.extend(inputs)
+    return consts
+
+
+def _shapes(model: onnx.ModelProto, source: str) -> dict[str, tuple[int | None, ...]]:
+    try:
+        inferred = shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    except Exception as e:
+        raise GraphError(source, f"shape inference failed ({str(e).splitlines()[0][:300]})") from e
+    shapes: dict[str, tuple[int | None, ...]] = {}
+    g = inferred.graph
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        t = vi.type.tensor_type
+        if t.HasField("shape"):
+            shapes[vi.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim)
+    return shapes
+
+
+def from_onnx(path: str | os.PathLike) -> ComputeGraph:
+    """The canonical ComputeGraph of an ONNX file (any opset the onnx package knows)."""
+    path = Path(path)
+    source = str(path)
+    model = _load(path)
+    consts = _strip_weights(model)
+    for n in model.graph.node:
+        if n.op_type in CONTROL_FLOW:
+            raise GraphError(source, f"control flow ({n.op_type}) at node {n.name!r} is not supported")
+    shapes = _shapes(model, source)
+    g = RawGraph(source)
+    ctx = OnnxCtx(g, source, shapes)
+    env: dict[str, Ref | Const] = {name: Const(v, tuple(shapes.get(name, ()))) for name, v in consts.items()}
+    for inp in model.graph.input:
+        if inp.name in env:
+            continue
+        shape = ctx.shape(inp.name, "graph input")
+        env[inp.name] = Ref(g.emit("Input", [], shape, where=inp.name), shape)
+    for node in model.graph.node:
+        ctx.where = node.name or node.op_type
+        args = [env[i] if i else None for i in node.input]
+        if node.op_type == "Constant":
+            env[node.output[0]] = Const(numpy_helper.to_array(node.attribute[0].t) if node.attribute[0].type
+                                        == onnx.AttributeProto.TENSOR else None, ())
+            continue
+        if not any(isinstance(a, Ref) for a in args):  # constant sub-graph (shapes, folded values)
+            for o in node.output:
+                env[o] = Const(None, tuple(shapes.get(o, ())))
+            continue
+        if node.domain not in ("", "ai.onnx"):
+            raise GraphError(source, f"op {node.domain}::{node.op_type} at node {ctx.where!r} is not in the vocabulary")
+        handler = HANDLERS.get(node.op_type)
+        if handler is None:
+            raise GraphError(source, f"op {node.op_type} at node {ctx.where!r} is not in the vocabulary")
+        out = handler(ctx, node, args)
+        env[node.output[0]] = out
+    for o in model.graph.output:
+        ref = env[o.name]
+        if isinstance(ref, Ref):
+            g.outputs.append(g.emit("Output", [ref.id], ref.shape, where=o.name))
+    return to_compute_graph(g)

@@ -1,0 +1,171 @@
+"""The canonical operation vocabulary: one registry entry per atomic op of a ComputeGraph.
+
+Each entry knows how many parameters and FLOPs a node of its kind has, and how to build a fresh
+``torch.nn.Module`` for it (used by ``to_torch``). FLOPs are multiply-accumulates x 2 of
+Conv / Linear / MatMul at batch 1, the convention of fvcore and the NAS benchmarks; elementwise
+ops, pooling and normalisation count zero.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+from torch import nn
+
+from gennape.graph import modules as M
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gennape.graph.ir import Node
+
+
+def _zero(node: "Node") -> int:
+    return 0
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """What the system knows about one canonical op.
+
+    Args:
+        name: canonical op name (``"Conv"``, ``"ReLU"``, ...).
+        build: node -> fresh module computing it (inputs passed positionally).
+        params: node -> trainable parameter count.
+        flops: node -> FLOPs (2 x MACs) at batch 1.
+        ordered: whether input order matters (Concat, MatMul); Add/Mul are symmetric.
+    """
+
+    name: str
+    build: Callable[["Node"], nn.Module]
+    params: Callable[["Node"], int] = _zero
+    flops: Callable[["Node"], int] = _zero
+    ordered: bool = False
+
+
+_OPS: dict[str, OpSpec] = {}
+
+
+def register_op(spec: OpSpec) -> OpSpec:
+    """Add an op to the vocabulary (its name must be new)."""
+    if spec.name in _OPS:
+        raise ValueError(f"op {spec.name!r} is already registered")
+    _OPS[spec.name] = spec
+    return spec
+
+
+def get_op(name: str) -> OpSpec:
+    """The registered op ``name``; KeyError lists the vocabulary."""
+    try:
+        return _OPS[name]
+    except KeyError:
+        raise KeyError(f"unknown op {name!r}; vocabulary: {', '.join(_OPS)}") from None
+
+
+def list_ops() -> list[str]:
+    """All op names, in registration order (the order defines the one-hot encoding)."""
+    return list(_OPS)
+
+
+# --- parameter and FLOP formulas -------------------------------------------------------------
+
+def _conv_params(n: "Node") -> int:
+    c_in, c_out = n.in_shapes[0][0], n.out_shape[0]
+    return c_out * (c_in // n.groups) * math.prod(n.kernel) + (c_out if n.bias else 0)
+
+
+def _conv_flops(n: "Node") -> int:
+    c_in = n.in_shapes[0][0]
+    return 2 * math.prod(n.out_shape) * (c_in // n.groups) * math.prod(n.kernel)
+
+
+def _linear_params(n: "Node") -> int:
+    f_in, f_out = n.in_shapes[0][-1], n.out_shape[-1]
+    return f_in * f_out + (f_out if n.bias else 0)
+
+
+def _linear_flops(n: "Node") -> int:
+    return 2 * math.prod(n.out_shape) * n.in_shapes[0][-1]
+
+
+def _matmul_flops(n: "Node") -> int:
+    return 2 * math.prod(n.out_shape) * n.in_shapes[0][-1]
+
+
+def _norm_params(n: "Node") -> int:
+    return 2 * math.prod(n.attr("normalized_shape", (n.out_shape[0],)))
+
+
+# --- builders --------------------------------------------------------------------------------
+
+def _conv(n: "Node") -> nn.Module:
+    t, l, b, r = n.padding
+    sym = t == b and l == r
+    conv = nn.Conv2d(n.in_shapes[0][0], n.out_shape[0], n.kernel, n.stride,
+                     (t, l) if sym else 0, n.dilation, n.groups, n.bias)
+    return conv if sym else nn.Sequential(nn.ZeroPad2d((l, r, t, b)), conv)
+
+
+def _linear(n: "Node") -> nn.Module:
+    return nn.Linear(n.in_shapes[0][-1], n.out_shape[-1], n.bias)
+
+
+def _maxpool(n: "Node") -> nn.Module:
+    t, l, b, r = n.padding
+    if t == b and l == r:
+        return nn.MaxPool2d(n.kernel, n.stride, (t, l), n.dilation, ceil_mode=n.attr("ceil_mode", False))
+    return nn.Sequential(nn.ConstantPad2d((l, r, t, b), -math.inf),
+                         nn.MaxPool2d(n.kernel, n.stride, 0, n.dilation, ceil_mode=n.attr("ceil_mode", False)))
+
+
+def _avgpool(n: "Node") -> nn.Module:
+    t, l, b, r = n.padding
+    if not (t == b and l == r):
+        raise ValueError("AvgPool with asymmetric padding is not executable")
+    return nn.AvgPool2d(n.kernel, n.stride, (t, l), ceil_mode=n.attr("ceil_mode", False),
+                        count_include_pad=n.attr("count_include_pad", True))
+
+
+def _same(module: type[nn.Module]) -> Callable[["Node"], nn.Module]:
+    return lambda n: module()
+
+
+for _spec in [
+    OpSpec("Input", lambda n: nn.Identity()),
+    OpSpec("Output", lambda n: nn.Identity()),
+    OpSpec("Conv", _conv, _conv_params, _conv_flops),
+    OpSpec("DepthwiseConv", _conv, _conv_params, _conv_flops),
+    OpSpec("Linear", _linear, _linear_params, _linear_flops),
+    OpSpec("ReLU", _same(nn.ReLU)),
+    OpSpec("ReLU6", _same(nn.ReLU6)),
+    OpSpec("HardSwish", _same(nn.Hardswish)),
+    OpSpec("HardSigmoid", _same(nn.Hardsigmoid)),
+    OpSpec("Sigmoid", _same(nn.Sigmoid)),
+    OpSpec("SiLU", _same(nn.SiLU)),
+    OpSpec("GELU", _same(nn.GELU)),
+    OpSpec("Tanh", _same(nn.Tanh)),
+    OpSpec("Add", _same(M.Add)),
+    OpSpec("Mul", _same(M.Mul)),
+    OpSpec("Concat", lambda n: M.Concat(n.attr("axis", 0) + 1), ordered=True),
+    OpSpec("MaxPool", _maxpool),
+    OpSpec("AvgPool", _avgpool),
+    OpSpec("GlobalAvgPool", _same(M.GlobalAvgPool)),
+    OpSpec("Pad", lambda n: M.Pad(n.attr("pads"), n.attr("value", 0.0))),
+    OpSpec("Softmax", lambda n: nn.Softmax(n.attr("axis") + 1)),
+    OpSpec("LayerNorm", lambda n: nn.LayerNorm(n.attr("normalized_shape")), _norm_params),
+    OpSpec("BatchNorm", lambda n: nn.BatchNorm2d(n.out_shape[0]) if len(n.out_shape) == 3
+           else nn.BatchNorm1d(n.out_shape[0]), _norm_params),
+    OpSpec("MatMul", _same(M.MatMul), flops=_matmul_flops, ordered=True),
+    OpSpec("Transpose", lambda n: M.Permute(n.attr("perm"))),
+    OpSpec("Reshape", lambda n: M.Reshape(n.out_shape)),
+    OpSpec("Slice", lambda n: M.Slice(n.attr("axis"), n.attr("start"), n.attr("end"), n.attr("step"))),
+]:
+    register_op(_spec)
+
+
+def count_params(module: nn.Module) -> int:
+    """Trainable parameters of a module (the benchmarks' convention)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+__all__ = ["OpSpec", "register_op", "get_op", "list_ops", "count_params"]
