@@ -71,11 +71,13 @@ def clip_to_relu(g: RawGraph) -> None:
 
 
 def reduce_mean_to_gap(g: RawGraph) -> None:
-    """Mean over the spatial axes of a (C, H, W) tensor is a GlobalAvgPool."""
+    """Mean over the spatial axes of a (C, H, W) map, or over the tokens of a (T, C) sequence, is a
+    GlobalAvgPool."""
     for n in g.nodes.values():
         if n.op == "ReduceMean":
-            if len(n.in_shapes[0]) == 3 and tuple(sorted(n.attrs["axes"])) == (1, 2):
-                n.op, n.attrs, n.out_shape = "GlobalAvgPool", {}, (n.in_shapes[0][0],)
+            s = n.in_shapes[0]
+            if (len(s), tuple(sorted(n.attrs["axes"]))) in ((3, (1, 2)), (2, (0,))):
+                n.op, n.attrs, n.out_shape = "GlobalAvgPool", {}, (s[0] if len(s) == 3 else s[-1],)
             else:
                 raise GraphError(g.source, f"op ReduceMean over axes {n.attrs['axes']} at node "
                                            f"{n.where!r} is not in the vocabulary")
@@ -89,7 +91,8 @@ def global_pools(g: RawGraph) -> None:
                 and tuple(n.attrs["kernel"]) == n.in_shapes[0][1:] and not any(n.attrs["padding"])):
             n.op, n.attrs = "GlobalAvgPool", {}
         if n.op == "GlobalAvgPool":
-            n.out_shape = (n.in_shapes[0][0],)
+            s = n.in_shapes[0]
+            n.out_shape = (s[0] if len(s) == 3 else s[-1],)
 
 
 def propagate_zeros(g: RawGraph) -> None:
@@ -130,7 +133,8 @@ def drop_identities(g: RawGraph) -> None:
     """Remove Identity, non-zero Scale, and Reshapes that only flatten or add singleton axes."""
     cons = g.consumers()
     for nid, n in list(g.nodes.items()):
-        if n.op in ("Identity", "Scale") or _shape_only(g, cons, nid, n):
+        single = n.op in ("Add", "Mul", "Concat") and len(n.inputs) == 1
+        if n.op in ("Identity", "Scale") or single or _shape_only(g, cons, nid, n):
             g.bypass(nid)
             cons = g.consumers()
 

@@ -43,10 +43,10 @@ class Concat(nn.Module):
 
 
 class GlobalAvgPool(nn.Module):
-    """Mean over the spatial axes, returning (N, C)."""
+    """Mean over the spatial axes of (N, C, H, W) or the tokens of (N, T, C), returning (N, C)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=(2, 3))
+        return x.mean(dim=(2, 3)) if x.dim() == 4 else x.mean(dim=1)
 
 
 class Pad(nn.Module):

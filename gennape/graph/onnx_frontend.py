@@ -15,6 +15,7 @@ import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
 from onnx import numpy_helper, shape_inference
+from onnx.reference import ReferenceEvaluator
 
 from gennape.graph.canonical import to_compute_graph
 from gennape.graph.errors import GraphError
@@ -41,18 +42,18 @@ def _load(path: Path) -> onnx.ModelProto:
     return model
 
 
-def _strip_weights(model: onnx.ModelProto) -> dict[str, np.ndarray | None]:
-    """Turn big initializers into graph inputs; return name -> value (None when stripped)."""
-    consts: dict[str, np.ndarray | None] = {}
+def _strip_weights(model: onnx.ModelProto) -> dict[str, Const]:
+    """Turn big initializers into graph inputs; return name -> Const (value None when stripped)."""
+    consts: dict[str, Const] = {}
     keep, inputs = [], []
     existing = {i.name for i in model.graph.input}
     for init in model.graph.initializer:
         numel = int(np.prod(init.dims)) if init.dims else 1
         if numel <= SMALL and init.data_location != onnx.TensorProto.EXTERNAL:
-            consts[init.name] = numpy_helper.to_array(init)
+            consts[init.name] = Const(numpy_helper.to_array(init), tuple(init.dims))
             keep.append(init)
         else:
-            consts[init.name] = None
+            consts[init.name] = Const(None, tuple(init.dims))
             if init.name not in existing:
                 inputs.append(onnx.helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
     model.graph.ClearField("initializer")
@@ -75,6 +76,29 @@ def _shapes(model: onnx.ModelProto, source: str) -> dict[str, tuple[int | None, 
     return shapes
 
 
+def _fold_constants(model: onnx.ModelProto, consts: dict[str, Const]) -> None:
+    """Evaluate nodes whose inputs are all known small constants (the shape arithmetic of legacy
+    exports) and replace them by initializers, so that shape inference sees their values."""
+    kept = []
+    for node in model.graph.node:
+        ins = [i for i in node.input if i]
+        if node.op_type == "Constant" or (ins and all(i in consts and consts[i].value is not None for i in ins)):
+            try:
+                feeds = {i: consts[i].value for i in ins}
+                values = ReferenceEvaluator(node).run(None, feeds)
+            except Exception:  # not evaluable by the reference runtime: leave it to the frontend
+                kept.append(node)
+                continue
+            for name, v in zip(node.output, values):
+                v = np.asarray(v)
+                consts[name] = Const(v, tuple(v.shape))
+                model.graph.initializer.append(numpy_helper.from_array(v, name))
+        else:
+            kept.append(node)
+    model.graph.ClearField("node")
+    model.graph.node.extend(kept)
+
+
 def from_onnx(path: str | os.PathLike) -> ComputeGraph:
     """The canonical ComputeGraph of an ONNX file (any opset the onnx package knows)."""
     path = Path(path)
@@ -84,10 +108,11 @@ def from_onnx(path: str | os.PathLike) -> ComputeGraph:
     for n in model.graph.node:
         if n.op_type in CONTROL_FLOW:
             raise GraphError(source, f"control flow ({n.op_type}) at node {n.name!r} is not supported")
+    _fold_constants(model, consts)
     shapes = _shapes(model, source)
     g = RawGraph(source)
     ctx = OnnxCtx(g, source, shapes)
-    env: dict[str, Ref | Const] = {name: Const(v, tuple(shapes.get(name, ()))) for name, v in consts.items()}
+    env: dict[str, Ref | Const] = dict(consts)
     for inp in model.graph.input:
         if inp.name in env:
             continue
@@ -96,11 +121,7 @@ def from_onnx(path: str | os.PathLike) -> ComputeGraph:
     for node in model.graph.node:
         ctx.where = node.name or node.op_type
         args = [env[i] if i else None for i in node.input]
-        if node.op_type == "Constant":
-            env[node.output[0]] = Const(numpy_helper.to_array(node.attribute[0].t) if node.attribute[0].type
-                                        == onnx.AttributeProto.TENSOR else None, ())
-            continue
-        if not any(isinstance(a, Ref) for a in args):  # constant sub-graph (shapes, folded values)
+        if not any(isinstance(a, Ref) for a in args):  # constant sub-graph of unknown values
             for o in node.output:
                 env[o] = Const(None, tuple(shapes.get(o, ())))
             continue

@@ -245,3 +245,11 @@ def _slice(ctx: OnnxCtx, node: onnx.NodeProto, args: list) -> Ref:
         x = Ref(ctx.g.emit("Slice", [x.id], tuple(shape), ctx.where, None, axis=axis, start=start, end=end, step=step),
                 tuple(shape))
     return x
+
+
+@register("Shape")
+def _shape_of(ctx: OnnxCtx, node: onnx.NodeProto, args: list) -> Const:
+    """The shape of an activation is a constant (batch 1)."""
+    value = np.array((1, *args[0].shape), dtype=np.int64)
+    a = attrs_of(node)
+    return Const(value[a.get("start", 0):a.get("end", None)], (len(value),))
