@@ -20,7 +20,12 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     Order: ``root``, ``$GENNAPE_DATA``, the project's ``data/`` (after ``python -m gennape.data
     fetch``), then the mirror ``../shared/data``. Raises ``FileNotFoundError`` naming all tried.
     """
-    candidates = [Path(root)] if root is not None else []
+    if root is not None:
+        if not (Path(root) / "nb201").is_dir():
+            raise FileNotFoundError(f"{root}: no benchmark tables here (expected {root}/nb201/); "
+                                    "run `python -m gennape.data fetch --out` into it first")
+        return Path(root)
+    candidates = []
     if os.environ.get(ENV_VAR):
         candidates.append(Path(os.environ[ENV_VAR]))
     candidates += [DEFAULT_DATA_DIR, DEFAULT_MIRROR]

@@ -1,0 +1,135 @@
+"""Per-family benchmark records: ``spec`` + accuracy columns + ``ref_*`` reference columns.
+
+Every family table has one row per architecture with
+
+- ``spec``: the raw spec string its search space builds from (NB-201 arch string; NB-101 JSON
+  ``{"adjacency": [[..]], "ops": [..]}``; DARTS genotype JSON ``{"normal": .., "reduce": ..}``),
+- the accuracy columns in % (``TARGETS[name]`` is the default training target),
+- the published reference values (params and flops in millions, zero-cost proxies), prefixed
+  ``ref_``; NaN where the reference has no value for that architecture.
+
+Data come from :func:`gennape.data.paths.data_root` (``root``, ``$GENNAPE_DATA``, the project's
+``data/``, then the ``../shared/data`` mirror).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .paths import data_root
+from .sources import CIFAR10_FILES
+
+FETCH_HINT = "run `python -m gennape.data fetch` first"
+
+TARGETS: dict[str, str] = {}
+_LOADERS: dict[str, Callable[[Path], pd.DataFrame]] = {}
+
+
+def register_family(name: str, target: str) -> Callable:
+    """Decorator registering a loader ``fn(root) -> DataFrame`` and its default target column."""
+
+    def deco(fn: Callable[[Path], pd.DataFrame]) -> Callable[[Path], pd.DataFrame]:
+        if name in _LOADERS:
+            raise ValueError(f"family {name!r} registered twice")
+        _LOADERS[name] = fn
+        TARGETS[name] = target
+        return fn
+
+    return deco
+
+
+def list_families() -> list[str]:
+    """Names of the benchmark families with a loader."""
+    return list(_LOADERS)
+
+
+def load_table(relpath: str, root: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Read one derived table, e.g. ``nb201/nb201_hw_latency_cifar10.csv.gz``.
+
+    Args:
+        relpath: path relative to the data root.
+        root: data folder; see :func:`gennape.data.paths.data_root`.
+    """
+    path = data_root(root) / relpath
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; {FETCH_HINT}")
+    return pd.read_csv(path)
+
+
+def load_family(name: str, root: str | os.PathLike | None = None) -> pd.DataFrame:
+    """One row per architecture of family ``name``: ``spec``, accuracies, ``ref_*`` columns.
+
+    Args:
+        name: one of :func:`list_families` (``nb201``, ``nb101``, ``nb301``).
+        root: data folder; see :func:`gennape.data.paths.data_root`.
+    """
+    if name not in _LOADERS:
+        raise KeyError(f"unknown family {name!r}; known: {', '.join(_LOADERS)}")
+    return _LOADERS[name](data_root(root))
+
+
+def _read(root: Path, relpath: str) -> pd.DataFrame:
+    return load_table(relpath, root)
+
+
+def _prefix_ref(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    return df.rename(columns={c: f"ref_{c}" for c in columns})
+
+
+@register_family("nb201", target="cifar10_valid_200ep")
+def _load_nb201(root: Path) -> pd.DataFrame:
+    """15,625 NB-201 cells; CIFAR-10 zero-cost references joined by arch (9,445 unique cells)."""
+    acc = _read(root, "nb201/nb201_accuracies.csv.gz").rename(columns={"arch": "spec"})
+    ref = _read(root, "nb201/nb201_zc_reference_cifar10.csv.gz").rename(columns={"arch": "spec"})
+    ref = _prefix_ref(ref, [c for c in ref.columns if c != "spec"])
+    if not ref["spec"].is_unique:
+        raise ValueError(f"{root}/nb201/nb201_zc_reference_cifar10.csv.gz: duplicate arch strings")
+    out = acc.merge(ref, on="spec", how="left", validate="one_to_one")
+    return out[["spec", *[c for c in out.columns if c != "spec"]]]
+
+
+@register_family("nb101", target="val_accuracy")
+def _load_nb101(root: Path) -> pd.DataFrame:
+    """500 NB-101 cells from NASLib with their zero-cost references."""
+    df = _read(root, "nb101/nb101_500.csv.gz")
+    spec = [
+        json.dumps({"adjacency": json.loads(a), "ops": json.loads(o)})
+        for a, o in zip(df["adjacency"], df["ops"], strict=True)
+    ]
+    rest = df.drop(columns=["adjacency", "ops"])
+    rest = _prefix_ref(rest, [c for c in rest.columns if c != "val_accuracy"])
+    return pd.concat([pd.DataFrame({"spec": spec}), rest], axis=1)
+
+
+@register_family("nb301", target="val_accuracy_surrogate")
+def _load_nb301(root: Path) -> pd.DataFrame:
+    """725 DARTS cells from NASLib: NB-301 surrogate accuracy (weak labels) and references."""
+    df = _read(root, "nb301/nb301_725.csv.gz").rename(columns={"genotype": "spec"})
+    return _prefix_ref(df, [c for c in df.columns if c not in ("spec", "val_accuracy_surrogate")])
+
+
+def load_cifar10(
+    split: str, root: str | os.PathLike | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """CIFAR-10 images ``x`` (uint8 N×32×32×3, HWC) and labels ``y`` (uint8 N).
+
+    Args:
+        split: ``"train"`` or ``"test"`` (10,000 images each, 1,000 per class).
+        root: data folder; see :func:`gennape.data.paths.data_root`.
+    """
+    if split not in CIFAR10_FILES:
+        raise ValueError(f"unknown CIFAR-10 split {split!r}; use one of {', '.join(CIFAR10_FILES)}")
+    path = data_root(root) / CIFAR10_FILES[split].relpath
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; {FETCH_HINT}")
+    with np.load(path) as z:
+        x, y = z["x"], z["y"]
+    if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (32, 32, 3) or y.shape != (len(x),):
+        raise ValueError(f"{path}: expected x uint8 N×32×32×3, y (N,); got {x.shape}, {y.shape}")
+    return x, y.astype(np.uint8)
