@@ -135,8 +135,7 @@ def drop_identities(g: RawGraph) -> None:
     for nid, n in list(g.nodes.items()):
         single = n.op in ("Add", "Mul", "Concat") and len(n.inputs) == 1
         if n.op in ("Identity", "Scale") or single or _shape_only(g, cons, nid, n):
-            g.bypass(nid)
-            cons = g.consumers()
+            g.bypass(nid, cons)
 
 
 def fold_batchnorm(g: RawGraph) -> None:
@@ -149,8 +148,7 @@ def fold_batchnorm(g: RawGraph) -> None:
         if prod.op in ("Conv", "DepthwiseConv", "Linear") and _only_consumer(g, cons, n.inputs[0], nid):
             prod.attrs["bias"] = True
             prod.key = f"{prod.key}+{n.key}"
-            g.bypass(nid)
-            cons = g.consumers()
+            g.bypass(nid, cons)
 
 
 def fuse_pad_into_conv(g: RawGraph) -> None:
@@ -164,8 +162,7 @@ def fuse_pad_into_conv(g: RawGraph) -> None:
             conv = g.nodes[readers[0]]
             conv.attrs["padding"] = tuple(a + b for a, b in zip(conv.attrs["padding"], n.attrs["pads"]))
             conv.in_shapes = [n.in_shapes[0]]
-            g.bypass(nid)
-            cons = g.consumers()
+            g.bypass(nid, cons)
 
 
 def depthwise(g: RawGraph) -> None:
@@ -178,6 +175,7 @@ def depthwise(g: RawGraph) -> None:
 def merge_duplicates(g: RawGraph) -> None:
     """The same op with the same weights on the same inputs is one computation (CSE)."""
     seen: dict[tuple, int] = {}
+    cons = g.consumers()
     for nid, n in list(g.nodes.items()):
         if n.op in ("Input", "Output"):
             continue
@@ -185,7 +183,9 @@ def merge_duplicates(g: RawGraph) -> None:
         sig = (n.op, ins, n.key, tuple(sorted((k, repr(v)) for k, v in n.attrs.items())), n.out_shape)
         if sig in seen and n.inputs:
             g.nodes.pop(nid)
-            g.replace_uses(nid, seen[sig])
+            readers = cons.pop(nid)
+            g.replace_uses(nid, seen[sig], readers)
+            cons[seen[sig]] += readers
         else:
             seen[sig] = nid
 

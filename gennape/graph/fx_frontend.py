@@ -29,8 +29,8 @@ class _Tracer(fx.Tracer):
 class _Recorder(fx.Interpreter):
     """Runs the graph once, remembering each node's value (tensors as their shape)."""
 
-    def __init__(self, gm: fx.GraphModule) -> None:
-        super().__init__(gm)
+    def __init__(self, root: nn.Module, graph: fx.Graph) -> None:
+        super().__init__(root, graph=graph)
         self.values: dict[fx.Node, Any] = {}
 
     def run_node(self, n: fx.Node) -> Any:
@@ -39,14 +39,12 @@ class _Recorder(fx.Interpreter):
         return out
 
 
-def trace(module: nn.Module, source: str) -> fx.GraphModule:
+def trace(module: nn.Module, source: str) -> fx.Graph:
     """Symbolically trace ``module`` with gennape's leaf rules, with a clear error on failure."""
     try:
-        tracer = _Tracer()
-        graph = tracer.trace(module)
+        return _Tracer().trace(module)
     except Exception as e:  # fx raises many types for untraceable code
         raise GraphError(source, f"cannot trace the module with torch.fx ({type(e).__name__}: {e})") from e
-    return fx.GraphModule(tracer.root, graph)
 
 
 def from_module(module: nn.Module, example_input: torch.Tensor, name: str | None = None) -> ComputeGraph:
@@ -58,11 +56,11 @@ def from_module(module: nn.Module, example_input: torch.Tensor, name: str | None
         name: a label for errors and the graph's ``name`` (default: the class name).
     """
     source = name or type(module).__name__
-    gm = trace(module, source)
+    graph = trace(module, source)
     was_training = [m.training for m in module.modules()]
     module.eval()
     try:
-        rec = _Recorder(gm)
+        rec = _Recorder(module, graph)
         with torch.no_grad():
             rec.run(example_input)
     except Exception as e:
@@ -70,14 +68,14 @@ def from_module(module: nn.Module, example_input: torch.Tensor, name: str | None
     finally:
         for m, t in zip(module.modules(), was_training):
             m.training = t
-    return to_compute_graph(_to_raw(gm, rec.values, source))
+    return to_compute_graph(_to_raw(module, graph, rec.values, source))
 
 
-def _to_raw(gm: fx.GraphModule, values: dict[fx.Node, Any], source: str) -> RawGraph:
+def _to_raw(root: nn.Module, graph: fx.Graph, values: dict[fx.Node, Any], source: str) -> RawGraph:
     g = RawGraph(source)
     ctx = Ctx(g, source)
     env: dict[fx.Node, Any] = {}
-    modules = dict(gm.named_modules())
+    modules = dict(root.named_modules())
 
     def resolve(a: Any) -> Any:
         if isinstance(a, fx.Node):
@@ -86,7 +84,7 @@ def _to_raw(gm: fx.GraphModule, values: dict[fx.Node, Any], source: str) -> RawG
             return type(a)(resolve(x) for x in a)
         return a
 
-    for n in gm.graph.nodes:
+    for n in graph.nodes:
         val = values.get(n)
         shape = tuple(val.shape[1:]) if isinstance(val, torch.Tensor) else None
         if n.op == "placeholder":

@@ -74,16 +74,23 @@ class RawGraph:
             out[o].append(-1)
         return out
 
-    def replace_uses(self, old: int, new: int) -> None:
-        """Make every reader of ``old`` read ``new`` instead."""
-        for n in self.nodes.values():
-            n.inputs = [new if s == old else s for s in n.inputs]
+    def replace_uses(self, old: int, new: int, readers: list[int] | None = None) -> None:
+        """Make every reader of ``old`` (all nodes, or just ``readers``) read ``new`` instead."""
+        for i in self.nodes if readers is None else readers:
+            if i >= 0 and i in self.nodes:
+                n = self.nodes[i]
+                n.inputs = [new if s == old else s for s in n.inputs]
         self.outputs = [new if o == old else o for o in self.outputs]
 
-    def bypass(self, nid: int) -> None:
-        """Remove a single-input node, wiring its readers to its input."""
+    def bypass(self, nid: int, cons: dict[int, list[int]] | None = None) -> None:
+        """Remove a single-input node, wiring its readers to its input; keeps ``cons`` (the
+        consumers map) up to date when given."""
         node = self.nodes.pop(nid)
-        self.replace_uses(nid, node.inputs[0])
+        src = node.inputs[0]
+        readers = cons.pop(nid) if cons is not None else None
+        self.replace_uses(nid, src, readers)
+        if cons is not None:
+            cons[src] = [r for r in cons[src] if r != nid] + readers
 
     def emit(self, op: str, inputs: list[int], out_shape: Shape, where: str = "",
              key: str | None = None, **attrs: Any) -> int:
