@@ -1,0 +1,150 @@
+"""Evaluation protocol: zero-shot and fine-tuned transfer, baselines on the same architectures,
+and the tables (markdown + JSON) that report them.
+
+Every row of a table is one (family, setting, method) with SRCC, Kendall tau, NDCG@10 and MAE;
+fine-tuned rows are mean and std over seeds, each seed drawing its own labelled sample and
+scoring every method (baselines included) on the same remaining architectures. Score-only
+baselines (FLOPs, params, proxies) have no MAE.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch_geometric.data import Data
+
+from gennape.model.dataset import Family
+from gennape.model.metrics import RANKING_METRICS, list_metrics, score
+from gennape.model.pipeline import FinetuneConfig, fine_tune, predict
+from gennape.model.predictor import GennapeNet
+
+Baseline = Callable[[Sequence[Data]], np.ndarray]
+_BASELINES: dict[str, Baseline] = {}
+
+
+def register_baseline(name: str) -> Callable[[Baseline], Baseline]:
+    """Decorator adding a score-only baseline ``fn(graphs) -> scores`` (higher = better)."""
+
+    def deco(fn: Baseline) -> Baseline:
+        if name in _BASELINES:
+            raise ValueError(f"baseline {name!r} is already registered")
+        _BASELINES[name] = fn
+        return fn
+
+    return deco
+
+
+def get_baseline(name: str) -> Baseline:
+    try:
+        return _BASELINES[name]
+    except KeyError:
+        raise KeyError(f"unknown baseline {name!r}; registered: {', '.join(_BASELINES)}") from None
+
+
+def list_baselines() -> list[str]:
+    return list(_BASELINES)
+
+
+register_baseline("flops")(lambda graphs: np.array([float(d.flops) for d in graphs]))
+register_baseline("params")(lambda graphs: np.array([float(d.params) for d in graphs]))
+
+
+def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int = 0
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Random train / val / test positions of ``n`` items (sorted within each part)."""
+    if not 0 <= val_fraction + test_fraction < 1:
+        raise ValueError(f"val_fraction + test_fraction must be in [0, 1), got {val_fraction + test_fraction}")
+    perm = np.random.default_rng(seed).permutation(n)
+    n_val, n_test = int(round(n * val_fraction)), int(round(n * test_fraction))
+    return np.sort(perm[n_val + n_test:]), np.sort(perm[:n_val]), np.sort(perm[n_val:n_val + n_test])
+
+
+def _row(family: str, setting: str, method: str, runs: list[dict[str, float]]) -> dict[str, Any]:
+    """One table row: mean (and std over runs when there are several) of every metric."""
+    row: dict[str, Any] = {"family": family, "setting": setting, "method": method, "runs": len(runs)}
+    for m in list_metrics():
+        vals = [r[m] for r in runs if r.get(m) is not None]
+        row[m] = float(np.mean(vals)) if vals else None
+        if len(runs) > 1:
+            row[m + "_std"] = float(np.std(vals)) if vals else None
+    return row
+
+
+def _score_all(models: dict[str, GennapeNet], baselines: Sequence[str], graphs: Sequence[Data],
+               y: np.ndarray) -> dict[str, dict[str, float]]:
+    out = {name: score(y, predict(net, graphs)) for name, net in models.items()}
+    for b in baselines:
+        out[b] = score(y, get_baseline(b)(graphs), RANKING_METRICS)
+    return out
+
+
+def zero_shot(models: dict[str, GennapeNet], family: Family, baselines: Sequence[str] = ("flops", "params"),
+              setting: str = "zero-shot") -> list[dict[str, Any]]:
+    """Rows scoring every model and baseline on every architecture of ``family``."""
+    scores = _score_all(models, baselines, family.graphs, family.y)
+    return [_row(family.name, setting, name, [s]) for name, s in scores.items()]
+
+
+def fine_tuned(models: dict[str, GennapeNet], family: Family, cfg: FinetuneConfig,
+               baselines: Sequence[str] = ("flops", "params"), trainer_kwargs: dict[str, Any] | None = None
+               ) -> list[dict[str, Any]]:
+    """Rows for ``cfg.seeds`` fine-tuning runs on ``cfg.samples`` random labelled architectures,
+    each scored (with the baselines) on the family's remaining architectures.
+    """
+    if cfg.samples >= len(family):
+        raise ValueError(f"{family.name}: cannot fine-tune on {cfg.samples} of {len(family)} architectures")
+    per_method: dict[str, list[dict[str, float]]] = {}
+    for seed in range(cfg.seeds):
+        perm = np.random.default_rng(1000 + seed).permutation(len(family))
+        tune, rest = family.subset(np.sort(perm[:cfg.samples])), family.subset(np.sort(perm[cfg.samples:]))
+        tuned = {name: fine_tune(net, tune.graphs, cfg, trainer_kwargs, seed) for name, net in models.items()}
+        for name, s in _score_all(tuned, baselines, rest.graphs, rest.y).items():
+            per_method.setdefault(name, []).append(s)
+    return [_row(family.name, f"fine-tuned ({cfg.samples})", name, runs) for name, runs in per_method.items()]
+
+
+def aggregate_seeds(tables: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Merge the same rows of several seeds' tables into mean (and std) rows."""
+    groups: dict[tuple[str, str, str], list[dict[str, float]]] = {}
+    for table in tables:
+        for r in table:
+            groups.setdefault((r["family"], r["setting"], r["method"]), []).append(
+                {m: r[m] for m in list_metrics()})
+    return [_row(f, s, m, runs) for (f, s, m), runs in groups.items()]
+
+
+def _fmt(row: dict[str, Any], metric: str) -> str:
+    v = row.get(metric)
+    if v is None:
+        return "–"
+    std = row.get(metric + "_std")
+    digits = 2 if metric == "mae" else 3
+    return f"{v:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None else "")
+
+
+def markdown_tables(rows: list[dict[str, Any]]) -> str:
+    """One markdown table per family (rows grouped by setting)."""
+    header = "| setting | method | SRCC | Kendall τ | NDCG@10 | MAE |\n|---|---|---|---|---|---|"
+    parts = []
+    for fam in dict.fromkeys(r["family"] for r in rows):
+        lines = [f"### {fam}", "", header]
+        for r in (r for r in rows if r["family"] == fam):
+            lines.append(f"| {r['setting']} | {r['method']} | " +
+                         " | ".join(_fmt(r, m) for m in ("srcc", "kendall", "ndcg10", "mae")) + " |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+def save_results(rows: list[dict[str, Any]], out_dir: str | Path, extra: dict[str, Any] | None = None,
+                 name: str = "results") -> tuple[Path, Path]:
+    """Write ``<name>.md`` and ``<name>.json`` (rows plus ``extra`` info such as timings)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    md, js = out / f"{name}.md", out / f"{name}.json"
+    md.write_text(markdown_tables(rows))
+    js.write_text(json.dumps({"rows": rows, **(extra or {})}, indent=2, default=float))
+    return md, js

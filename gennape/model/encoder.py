@@ -1,0 +1,133 @@
+"""Graph encoder: op embedding + node features -> message passing stack -> pooled embedding.
+
+GENNAPE's encoder is a k-GNN (``GraphConv``, Morris et al. 2019) with mean pooling; other PyG
+layers are selected by name from a small registry, so an ablation is a config change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+from torch_geometric import nn as gnn
+from torch_geometric.data import Batch, Data
+
+LayerFactory = Callable[[int, int], nn.Module]
+
+_LAYERS: dict[str, LayerFactory] = {}
+_POOLS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+    "mean": gnn.global_mean_pool, "sum": gnn.global_add_pool, "max": gnn.global_max_pool,
+}
+
+
+def register_layer(name: str) -> Callable[[LayerFactory], LayerFactory]:
+    """Decorator adding ``factory(in_dim, out_dim) -> layer(x, edge_index)`` to the registry."""
+
+    def deco(factory: LayerFactory) -> LayerFactory:
+        if name in _LAYERS:
+            raise ValueError(f"GNN layer {name!r} is already registered")
+        _LAYERS[name] = factory
+        return factory
+
+    return deco
+
+
+def get_layer(name: str) -> LayerFactory:
+    try:
+        return _LAYERS[name]
+    except KeyError:
+        raise KeyError(f"unknown GNN layer {name!r}; registered: {', '.join(_LAYERS)}") from None
+
+
+def list_layers() -> list[str]:
+    return list(_LAYERS)
+
+
+register_layer("graphconv")(lambda i, o: gnn.GraphConv(i, o, aggr="mean"))
+register_layer("gcn")(lambda i, o: gnn.GCNConv(i, o))
+register_layer("sage")(lambda i, o: gnn.SAGEConv(i, o))
+register_layer("gat")(lambda i, o: gnn.GATConv(i, o, heads=1))
+register_layer("gin")(lambda i, o: gnn.GINConv(nn.Sequential(nn.Linear(i, o), nn.ReLU(), nn.Linear(o, o))))
+
+
+class FeatureNorm(nn.Module):
+    """Per-feature standardisation of node features, fitted once on the training graphs.
+
+    Args:
+        num_features: width of ``Data.feat``.
+    """
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(num_features))
+        self.register_buffer("std", torch.ones(num_features))
+
+    @torch.no_grad()
+    def fit(self, feats: Tensor) -> None:
+        """Fit on the stacked node features ``[total_nodes, F]`` of the training graphs."""
+        self.mean.copy_(feats.mean(0))
+        # Constant features (e.g. dilation in a space without dilated convs) keep scale 1.
+        std = feats.std(0)
+        self.std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
+
+    def forward(self, feat: Tensor) -> Tensor:
+        return (feat - self.mean) / self.std
+
+
+class GraphEncoder(nn.Module):
+    """Embeds a batch of encoded ComputeGraphs into ``[num_graphs, hidden]``.
+
+    Args:
+        num_ops: vocabulary size (``len(list_ops())``).
+        num_features: node feature width (``encoding.NUM_FEATURES``).
+        hidden: width of node states and of the graph embedding.
+        num_layers: message passing layers.
+        layer: registry name of the layer (``graphconv`` = k-GNN).
+        pool: readout, ``mean`` | ``sum`` | ``max``.
+        dropout: dropout after every layer; its randomness also makes the two contrastive views.
+        bidirectional: pass messages along reversed edges too (else information flows only
+            from inputs to outputs, and early nodes never see what follows them).
+        residual: add each layer's input to its output.
+    """
+
+    def __init__(self, num_ops: int, num_features: int, hidden: int = 64, num_layers: int = 4,
+                 layer: str = "graphconv", pool: str = "mean", dropout: float = 0.1,
+                 bidirectional: bool = True, residual: bool = True) -> None:
+        super().__init__()
+        if pool not in _POOLS:
+            raise KeyError(f"unknown pooling {pool!r}; known: {', '.join(_POOLS)}")
+        self.num_ops, self.num_features, self.hidden = num_ops, num_features, hidden
+        self.bidirectional, self.residual, self.pool_name = bidirectional, residual, pool
+        self.feat_norm = FeatureNorm(num_features)
+        self.op_embed = nn.Embedding(num_ops, hidden)
+        self.feat_proj = nn.Linear(num_features, hidden)
+        factory = get_layer(layer)
+        self.convs = nn.ModuleList(factory(hidden, hidden) for _ in range(num_layers))
+        self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(num_layers))
+        self.dropout = nn.Dropout(dropout)
+
+    @property
+    def out_dim(self) -> int:
+        return self.hidden
+
+    def node_states(self, data: Data | Batch) -> Tensor:
+        """Node states ``[total_nodes, hidden]`` after the message passing stack."""
+        if data.op.numel() and int(data.op.max()) >= self.num_ops:
+            raise ValueError(f"graph uses op index {int(data.op.max())} but the encoder knows "
+                             f"{self.num_ops} ops; rebuild the graph cache or the model")
+        edge_index = data.edge_index
+        if self.bidirectional:
+            edge_index = torch.cat([edge_index, edge_index.flip(0)], dim=1)
+        h = self.op_embed(data.op) + self.feat_proj(self.feat_norm(data.feat))
+        for conv, norm in zip(self.convs, self.norms):
+            out = self.dropout(torch.relu(norm(conv(h, edge_index))))
+            h = h + out if self.residual else out
+        return h
+
+    def forward(self, data: Data | Batch) -> Tensor:
+        """Graph embeddings ``[num_graphs, hidden]``."""
+        h = self.node_states(data)
+        batch = data.batch if getattr(data, "batch", None) is not None else \
+            torch.zeros(h.shape[0], dtype=torch.long, device=h.device)
+        return _POOLS[self.pool_name](h, batch)

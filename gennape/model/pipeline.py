@@ -1,0 +1,230 @@
+"""Fitting a GennapeNet: normalisers, contrastive pretraining, FCM, regression, fine-tuning.
+
+Lightning runs every loop; this module only orders the stages and hands each the right data:
+
+1. node-feature and target-transform statistics from the training graphs;
+2. (optional) contrastive pretraining of the encoder;
+3. fuzzy c-means on the training embeddings (centroids frozen from here on);
+4. regression of the heads (and encoder) with early stopping on a validation split, restoring
+   the best epoch's weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from torch_geometric.data import Data
+from torch_geometric.loader import DataLoader
+
+from gennape.model.predictor import ContrastiveModule, GennapeNet, RegressionModule
+
+
+@dataclass
+class PretrainConfig:
+    """Contrastive stage. ``enabled=False`` skips it (baseline / ablation)."""
+
+    enabled: bool = True
+    epochs: int = 20
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    temperature: float = 0.1
+    spectral_temperature: float = 1.0
+    soft_positives: bool = True
+    proj_dim: int = 64
+
+
+@dataclass
+class RegressConfig:
+    """Regression stage; early stopping watches ``monitor`` on the validation split."""
+
+    epochs: int = 100
+    batch_size: int = 128
+    lr: float = 1e-3
+    encoder_lr_scale: float = 1.0
+    weight_decay: float = 1e-4
+    patience: int = 20
+    monitor: str = "val/srcc"
+    mode: str = "max"
+
+
+@dataclass
+class FinetuneConfig:
+    """Fine-tuning on a few labelled graphs of a new family (GENNAPE: 50 graphs, 100 epochs)."""
+
+    samples: int = 50
+    epochs: int = 100
+    seeds: int = 5
+    batch_size: int = 16
+    lr: float = 1e-3
+    encoder_lr_scale: float = 1.0
+    weight_decay: float = 1e-4
+    refit_transform: bool = True
+
+
+class EpochTimer(Callback):
+    """Wall-clock seconds of every training epoch (validation included)."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self._t = 0.0
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._t = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.seconds.append(time.perf_counter() - self._t)
+
+
+def loader(graphs: Sequence[Data], batch_size: int, shuffle: bool = False, seed: int = 0) -> DataLoader:
+    """A PyG DataLoader; shuffling is seeded so runs repeat."""
+    gen = torch.Generator().manual_seed(seed) if shuffle else None
+    return DataLoader(list(graphs), batch_size=batch_size, shuffle=shuffle, generator=gen)
+
+
+def make_trainer(epochs: int, trainer_kwargs: dict[str, Any] | None = None, logger: Any = None,
+                 callbacks: Sequence[Callback] = (), root_dir: str | Path | None = None) -> L.Trainer:
+    """A Lightning Trainer for one stage.
+
+    Args:
+        epochs: the stage's epochs; ``trainer_kwargs["max_epochs"]`` (if set) caps them.
+        trainer_kwargs: Trainer arguments from the ``trainer`` config group.
+        logger: a Lightning logger or None.
+        callbacks: stage callbacks.
+        root_dir: where Lightning writes (checkpoints).
+    """
+    kw = dict(trainer_kwargs or {})
+    cap = kw.pop("max_epochs", None)
+    kw.setdefault("enable_model_summary", False)
+    kw.setdefault("log_every_n_steps", 10)
+    return L.Trainer(max_epochs=min(epochs, cap) if cap else epochs, logger=logger if logger else False,
+                     callbacks=list(callbacks), default_root_dir=str(root_dir) if root_dir else None,
+                     enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks), **kw)
+
+
+@torch.no_grad()
+def embed(net: GennapeNet, graphs: Sequence[Data], batch_size: int = 512) -> torch.Tensor:
+    """Eval-mode graph embeddings ``[N, D]``."""
+    net.eval()
+    return torch.cat([net.embed(b) for b in loader(graphs, batch_size)])
+
+
+@torch.no_grad()
+def predict(net: GennapeNet, graphs: Sequence[Data], batch_size: int = 512,
+            details: bool = False) -> np.ndarray | dict[str, np.ndarray]:
+    """Predicted accuracies ``[N]`` (or, with ``details``, also per-head outputs, memberships and
+    embeddings)."""
+    net.eval()
+    outs: dict[str, list[torch.Tensor]] = {"accuracy": [], "per_head": [], "memberships": [], "embedding": []}
+    for b in loader(graphs, batch_size):
+        o = net.predict_target(b)
+        outs["accuracy"].append(net.transform.inverse(o["target"], b.flops))
+        for k in ("per_head", "memberships", "embedding"):
+            outs[k].append(o[k])
+    res = {k: torch.cat(v).numpy() for k, v in outs.items()}
+    return res if details else res["accuracy"]
+
+
+def fit_normalisers(net: GennapeNet, train: Sequence[Data]) -> None:
+    """Node-feature, target-transform and auxiliary-feature statistics from the training graphs."""
+    net.encoder.feat_norm.fit(torch.cat([d.feat for d in train]))
+    net.transform.fit(torch.cat([d.y for d in train]), torch.cat([d.flops for d in train]))
+    if net.heads.aux_dim and all(hasattr(d, "aux") for d in train):
+        net.heads.fit_aux(torch.cat([d.aux for d in train]), torch.cat([d.aux_mask for d in train]))
+
+
+def pretrain(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None, cfg: PretrainConfig,
+             trainer_kwargs: dict[str, Any] | None = None, logger: Any = None, seed: int = 0) -> dict[str, Any]:
+    """Contrastive pretraining of ``net.encoder`` in place; returns timings."""
+    module = ContrastiveModule(net.encoder, cfg.proj_dim, cfg.temperature, cfg.spectral_temperature,
+                               cfg.soft_positives, cfg.lr, cfg.weight_decay)
+    timer = EpochTimer()
+    trainer = make_trainer(cfg.epochs, trainer_kwargs, logger, [timer])
+    module.train()  # Lightning keeps module modes; embed() may have left the net in eval mode
+    # Batches of one graph have no negatives; drop the remainder would need a custom loader.
+    trainer.fit(module, loader(train, cfg.batch_size, True, seed),
+                loader(val, cfg.batch_size) if val else None)
+    return {"pretrain_epochs": len(timer.seconds), "pretrain_s_per_epoch": _mean(timer.seconds)}
+
+
+def fit_clusters(net: GennapeNet, train: Sequence[Data]) -> np.ndarray:
+    """Fuzzy c-means on the training embeddings; freezes the centroids in ``net.fcm``."""
+    return net.fcm.fit(embed(net, train)).numpy()
+
+
+def regress(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None, cfg: RegressConfig,
+            trainer_kwargs: dict[str, Any] | None = None, logger: Any = None,
+            root_dir: str | Path | None = None, seed: int = 0) -> dict[str, Any]:
+    """Regression stage in place; with ``val``, early stopping and the best epoch restored."""
+    module = RegressionModule(net, cfg.lr, cfg.encoder_lr_scale, cfg.weight_decay)
+    timer = EpochTimer()
+    callbacks: list[Callback] = [timer]
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt = None
+        if val:
+            ckpt = ModelCheckpoint(dirpath=Path(root_dir or tmp) / "checkpoints", monitor=cfg.monitor,
+                                   mode=cfg.mode, save_top_k=1, save_weights_only=True,
+                                   filename="regress-best")
+            callbacks += [ckpt, EarlyStopping(cfg.monitor, patience=cfg.patience, mode=cfg.mode)]
+        trainer = make_trainer(cfg.epochs, trainer_kwargs, logger, callbacks, root_dir or tmp)
+        module.train()  # Lightning keeps module modes; embed() may have left the net in eval mode
+        with warnings.catch_warnings():  # fine-tuning has no validation split, by design
+            warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")
+            trainer.fit(module, loader(train, cfg.batch_size, True, seed),
+                        loader(val, 512) if val else None)
+        best = None
+        if ckpt is not None and ckpt.best_model_path:
+            state = torch.load(ckpt.best_model_path, weights_only=True, map_location="cpu")["state_dict"]
+            module.load_state_dict(state)
+            best = float(ckpt.best_model_score) if ckpt.best_model_score is not None else None
+    return {"regress_epochs": len(timer.seconds), "regress_s_per_epoch": _mean(timer.seconds),
+            "best_" + cfg.monitor.replace("/", "_"): best}
+
+
+def fit(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None, pretrain_cfg: PretrainConfig,
+        regress_cfg: RegressConfig, trainer_kwargs: dict[str, Any] | None = None, logger: Any = None,
+        root_dir: str | Path | None = None, seed: int = 0) -> dict[str, Any]:
+    """All stages in order (see the module docstring); returns timings and the best val score."""
+    L.seed_everything(seed, workers=True, verbose=False)
+    t0 = time.perf_counter()
+    info: dict[str, Any] = {}
+    fit_normalisers(net, train)
+    if pretrain_cfg.enabled:
+        info |= pretrain(net, train, val, pretrain_cfg, trainer_kwargs, logger, seed)
+    fit_clusters(net, train)
+    info |= regress(net, train, val, regress_cfg, trainer_kwargs, logger, root_dir, seed)
+    info["fit_seconds"] = time.perf_counter() - t0
+    return info
+
+
+def fine_tune(net: GennapeNet, graphs: Sequence[Data], cfg: FinetuneConfig,
+              trainer_kwargs: dict[str, Any] | None = None, seed: int = 0) -> GennapeNet:
+    """A copy of ``net`` fine-tuned on ``graphs`` (centroids stay frozen, no validation split).
+
+    With ``cfg.refit_transform`` the z-score statistics are refitted on ``graphs``: a new family
+    has its own accuracy range, which a few labels estimate well enough.
+    """
+    L.seed_everything(seed, workers=True, verbose=False)
+    tuned = copy.deepcopy(net)
+    if cfg.refit_transform:
+        tuned.transform.fit(torch.cat([d.y for d in graphs]), torch.cat([d.flops for d in graphs]))
+    rc = RegressConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+                       encoder_lr_scale=cfg.encoder_lr_scale, weight_decay=cfg.weight_decay)
+    kw = {**(trainer_kwargs or {}), "enable_progress_bar": False}
+    regress(tuned, graphs, None, rc, kw, None, None, seed)
+    return tuned
+
+
+def _mean(xs: list[float]) -> float | None:
+    return float(np.mean(xs)) if xs else None

@@ -1,0 +1,69 @@
+"""GENNAPE's target transform: accuracy per log-compute, z-scored with training statistics.
+
+``t = acc / (log10(GFLOPs + 1) + 1)`` removes the part of accuracy that compute alone explains
+(bigger networks score higher), so the heads learn what the architecture adds on top; z-scoring
+puts the targets of any family on one scale. The statistics are buffers, so they are stored with
+the model and applied, inverted, to every prediction.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+def flops_divisor(flops: Tensor) -> Tensor:
+    """``log10(GFLOPs + 1) + 1`` for FLOPs counts (2 x MACs, batch 1)."""
+    return torch.log10(flops.to(torch.float32) / 1e9 + 1.0) + 1.0
+
+
+class TargetTransform(nn.Module):
+    """Invertible accuracy <-> training target map.
+
+    Args:
+        divide_by_flops: divide accuracy by ``log10(GFLOPs + 1) + 1`` (GENNAPE).
+        standardize: z-score with the mean and std of the fitted training targets.
+    """
+
+    def __init__(self, divide_by_flops: bool = True, standardize: bool = True) -> None:
+        super().__init__()
+        self.divide_by_flops, self.standardize = divide_by_flops, standardize
+        self.register_buffer("mean", torch.tensor(0.0))
+        self.register_buffer("std", torch.tensor(1.0))
+        self.register_buffer("fitted", torch.tensor(not standardize))
+
+    def _scaled(self, acc: Tensor, flops: Tensor) -> Tensor:
+        return acc / flops_divisor(flops) if self.divide_by_flops else acc
+
+    @torch.no_grad()
+    def fit(self, acc: Tensor, flops: Tensor) -> "TargetTransform":
+        """Learn the z-score statistics from the training accuracies and FLOPs.
+
+        Args:
+            acc: accuracies ``[N]``.
+            flops: FLOPs ``[N]`` of the same graphs.
+        """
+        if self.standardize:
+            if acc.numel() < 2:
+                raise ValueError(f"TargetTransform.fit needs >= 2 targets, got {acc.numel()}")
+            t = self._scaled(acc.float(), flops)
+            self.mean.fill_(t.mean())
+            self.std.fill_(t.std().clamp_min(1e-8))
+        self.fitted.fill_(True)
+        return self
+
+    def forward(self, acc: Tensor, flops: Tensor) -> Tensor:
+        """Training target of accuracies ``acc`` of graphs with ``flops``."""
+        if not bool(self.fitted):
+            raise RuntimeError("TargetTransform used before fit()")
+        return (self._scaled(acc, flops) - self.mean) / self.std
+
+    def inverse(self, target: Tensor, flops: Tensor) -> Tensor:
+        """Accuracy from a (predicted) training target."""
+        if not bool(self.fitted):
+            raise RuntimeError("TargetTransform used before fit()")
+        t = target * self.std + self.mean
+        return t * flops_divisor(flops) if self.divide_by_flops else t
+
+    def extra_repr(self) -> str:
+        return f"divide_by_flops={self.divide_by_flops}, standardize={self.standardize}"

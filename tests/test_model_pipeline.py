@@ -1,0 +1,41 @@
+import numpy as np
+import torch
+
+from gennape.model import pipeline as P
+from gennape.model.metrics import srcc
+from gennape.model.predictor import build_net
+from gennape.model.synthetic import synthetic_graphs
+
+# Tiny graphs: one thread avoids OpenMP stalls on a loaded machine (25x here).
+torch.set_num_threads(1)
+
+QUIET = {"enable_progress_bar": False, "accelerator": "cpu"}
+
+
+def test_gennape_fits_synthetic_graphs_and_freezes_centroids():
+    graphs = synthetic_graphs(160, seed=0)
+    train, val, test = graphs[:100], graphs[100:130], graphs[130:]
+    net = build_net(hidden=32, num_layers=2, heads=3, seed=0)
+    info = P.fit(net, train, val, P.PretrainConfig(epochs=2, batch_size=50),
+                 P.RegressConfig(epochs=25, batch_size=25, patience=25), QUIET)
+    assert info["pretrain_epochs"] == 2 and info["regress_epochs"] >= 1
+    centroids = net.fcm.centroids.clone()
+    y = np.array([g.y.item() for g in test])
+    res = P.predict(net, test, details=True)
+    assert srcc(y, res["accuracy"]) > 0.7
+    assert res["memberships"].shape == (30, 3)
+    np.testing.assert_allclose(res["memberships"].sum(1), 1.0, rtol=1e-5)
+    tuned = P.fine_tune(net, test[:10], P.FinetuneConfig(samples=10, epochs=3, seeds=1), QUIET)
+    assert torch.equal(tuned.fcm.centroids, centroids)  # frozen through fine-tuning
+    assert torch.equal(net.fcm.centroids, centroids)
+    assert any(not torch.equal(a, b) for a, b in zip(tuned.heads.parameters(), net.heads.parameters()))
+
+
+def test_baseline_has_single_head_and_no_flops_transform():
+    graphs = synthetic_graphs(60, seed=2)
+    net = build_net(hidden=16, num_layers=1, heads=1, divide_by_flops=False, seed=0)
+    P.fit(net, graphs[:40], graphs[40:], P.PretrainConfig(enabled=False),
+          P.RegressConfig(epochs=3, batch_size=20), QUIET)
+    pred = P.predict(net, graphs[40:])
+    assert pred.shape == (20,) and np.isfinite(pred).all()
+    assert abs(float(pred.mean()) - float(np.mean([g.y.item() for g in graphs]))) < 15

@@ -1,0 +1,71 @@
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import train as train_mod  # noqa: E402
+from gennape import compare  # noqa: E402
+from gennape.model.dataset import Family  # noqa: E402
+from gennape.model.synthetic import synthetic_graphs  # noqa: E402
+
+# Tiny graphs: one thread avoids OpenMP stalls on a loaded machine (25x here).
+torch.set_num_threads(1)
+
+
+def _fake_load_graphs(family, target=None, limit=None, seed=0, workers=1, **_):
+    n = {"nb201": 90, "nb101": 40, "nb301": 40}[family]
+    graphs = synthetic_graphs(n, seed={"nb201": 0, "nb101": 1, "nb301": 2}[family])
+    table = pd.DataFrame({"spec": [f"{family}-{i}" for i in range(n)], "acc": [g.y.item() for g in graphs]})
+    return Family(family, "acc", table, graphs)
+
+
+def _cfg(tmp_path, *overrides):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose("config", overrides=[
+            "trainer=fast", f"output_dir={tmp_path}", "model.hidden=16", "model.num_layers=1",
+            "baseline.hidden=16", "baseline.num_layers=1", "model.pretrain.batch_size=32",
+            "eval.fine_tune.samples=10", "eval.fine_tune.batch_size=10", *overrides])
+
+
+@pytest.mark.parametrize("experiment", ["nb201_transfer", "ablation"])
+def test_experiments_compose(experiment, tmp_path):
+    cfg = _cfg(tmp_path, f"experiment={experiment}")
+    assert cfg.model.name == "gennape" and cfg.baseline.name == "kgnn"
+    names = set(train_mod.model_configs(cfg))
+    assert names >= {"gennape", "kgnn"}
+    if experiment == "ablation":  # group values must win over conf/config.yaml's own
+        assert names == {"gennape", "kgnn", "kgnn+contrastive", "kgnn+contrastive+fuzzy"}
+        assert list(cfg.seeds) == [0, 1, 2, 3, 4] and cfg.eval.fine_tune.seeds == 0
+
+
+def test_fast_trainer_overrides_eval(tmp_path):
+    cfg = _cfg(tmp_path)
+    assert cfg.trainer.max_epochs == 2 and cfg.eval.fine_tune.seeds == 1 and cfg.data.limit == 300
+
+
+def test_train_writes_tables_and_compare_reads_them(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(train_mod, "load_graphs", _fake_load_graphs)
+    res = train_mod.train(_cfg(tmp_path / "run", "model.heads=2"))
+    methods = {(r["family"], r["setting"], r["method"]) for r in res["rows"]}
+    for fam in ("nb101", "nb301"):
+        for m in ("gennape", "kgnn", "flops", "params"):
+            assert (fam, "zero-shot", m) in methods and (fam, "fine-tuned (10)", m) in methods
+    assert ("nb201", "in-family test", "gennape") in methods
+    data = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert data["rows"] and "gennape/seed0" in data["info"]
+    assert (tmp_path / "run" / "results.md").read_text().startswith("### nb201")
+    assert (tmp_path / "run" / "embedding.png").is_file()
+    assert (tmp_path / "run" / "pred_vs_true_nb101.png").is_file()
+    flops = next(r for r in res["rows"] if r["method"] == "flops" and r["setting"] == "zero-shot")
+    assert flops["mae"] is None
+    assert compare.main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| nb101 | zero-shot | gennape |" in out
+    assert compare.main([str(tmp_path / "missing")]) == 1

@@ -1,0 +1,142 @@
+"""Train gennape predictors and report transfer to other families (Hydra entry point).
+
+    python train.py                                   # GENNAPE on NB-201 -> NB-101, NB-301
+    python train.py trainer=fast                      # smoke run (about a minute)
+    python train.py experiment=nb101_to_nb201         # the paper's direction
+    python train.py experiment=ablation               # Table 3, 5 seeds
+    python train.py model.heads=8 trainer.max_epochs=60 logger=wandb
+    python train.py -m model.heads=1,4,8              # sweep (multirun/)
+
+Writes ``results.md``, ``results.json`` and plots to the run folder (Hydra's output dir).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from gennape.evaluate import aggregate_seeds, fine_tuned, markdown_tables, save_results, split_indices, zero_shot
+from gennape.model.dataset import Family, load_graphs
+from gennape.model.pipeline import FinetuneConfig, PretrainConfig, RegressConfig, fit, predict
+from gennape.model.predictor import GennapeNet, build_net
+
+_STAGES = ("name", "pretrain", "regress")
+
+
+def model_configs(cfg: DictConfig) -> dict[str, dict[str, Any]]:
+    """Named model configs to train: ``model``, the k-GNN ``baseline`` and ``eval.variants``."""
+    main = OmegaConf.to_container(cfg.model, resolve=True)
+    out = {main["name"]: main}
+    for name, over in (cfg.eval.get("variants") or {}).items():
+        merged = OmegaConf.merge(cfg.model, over, {"name": name})
+        out[name] = OmegaConf.to_container(merged, resolve=True)
+    if cfg.eval.kgnn_baseline and cfg.get("baseline") is not None:
+        base = OmegaConf.to_container(cfg.baseline, resolve=True)
+        out[base["name"]] = base
+    return out
+
+
+def build_and_fit(mc: dict[str, Any], train: Family, val: Family, trainer_kwargs: dict[str, Any],
+                  logger: Any, root_dir: Path, seed: int) -> tuple[GennapeNet, dict[str, Any]]:
+    """A fresh net from model config ``mc``, fitted on ``train`` with early stopping on ``val``."""
+    net = build_net(**{k: v for k, v in mc.items() if k not in _STAGES}, seed=seed)
+    info = fit(net, train.graphs, val.graphs if len(val) else None, PretrainConfig(**mc["pretrain"]),
+               RegressConfig(**mc["regress"]), trainer_kwargs, logger, root_dir, seed)
+    return net, info
+
+
+def _log(logger: Any, rows: list[dict[str, Any]], info: dict[str, Any], out_dir: Path) -> None:
+    if logger is None:
+        return
+    metrics = {f"{r['family']}/{r['setting']}/{r['method']}/{m}": r[m]
+               for r in rows for m in ("srcc", "kendall", "ndcg10", "mae") if r.get(m) is not None}
+    logger.log_metrics({**metrics, **{k: v for k, v in info.items() if isinstance(v, (int, float))}})
+    if hasattr(logger, "log_text"):  # W&B: the table as a table
+        cols = ["family", "setting", "method", "srcc", "kendall", "ndcg10", "mae"]
+        logger.log_text("results", columns=cols, data=[[r.get(c) for c in cols] for r in rows])
+    if hasattr(logger, "log_image"):
+        for png in sorted(out_dir.glob("*.png")):
+            logger.log_image(png.stem, [str(png)])
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Train every configured model, evaluate the transfer protocol, save and return the results.
+
+    Args:
+        cfg: the composed config (see ``conf/config.yaml``).
+
+    Returns:
+        ``{"rows": table rows, "info": timings per model and seed, "output_dir": str}``.
+    """
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    out_dir = Path(cfg.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trainer_kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
+    logger = instantiate(cfg.logger) if cfg.get("logger") else None
+    if logger is not None:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    d = cfg.data
+    t0 = time.perf_counter()
+    source = load_graphs(d.source, d.target, d.limit, d.split_seed, workers=d.workers)
+    tr, va, te = split_indices(len(source), d.val_fraction, d.test_fraction, d.split_seed)
+    train_f, val_f, test_f = source.subset(tr), source.subset(va), source.subset(te)
+    targets = [load_graphs(f, None, d.target_limit, d.split_seed, workers=d.workers) for f in d.targets]
+    info: dict[str, Any] = {"graph_load_seconds": time.perf_counter() - t0, "train_size": len(train_f),
+                            "val_size": len(val_f), "test_size": len(test_f)}
+    ft = FinetuneConfig(**cfg.eval.fine_tune)
+    tables, nets = [], {}
+    for seed in cfg.seeds:
+        nets = {}
+        for name, mc in model_configs(cfg).items():
+            nets[name], info[f"{name}/seed{seed}"] = build_and_fit(
+                mc, train_f, val_f, trainer_kwargs, logger, out_dir / f"{name}_seed{seed}", seed)
+        rows = zero_shot(nets, test_f, cfg.eval.baselines, setting="in-family test") if len(test_f) else []
+        for fam in targets:
+            rows += zero_shot(nets, fam, cfg.eval.baselines)
+            if ft.seeds > 0:
+                rows += fine_tuned(nets, fam, ft, cfg.eval.baselines, trainer_kwargs)
+        tables.append(rows)
+    rows = tables[0] if len(tables) == 1 else aggregate_seeds(tables)
+    info["total_seconds"] = time.perf_counter() - t0
+    save_results(rows, out_dir, {"info": info, "config": OmegaConf.to_container(cfg, resolve=True)})
+    print(markdown_tables(rows))
+    if cfg.eval.plots:
+        _plots(nets, cfg.model.name, [f for f in (test_f, *targets) if len(f)], source, out_dir)
+    _log(logger, rows, info, out_dir)
+    if logger is not None and hasattr(logger, "experiment") and hasattr(logger.experiment, "finish"):
+        logger.experiment.finish()
+    return {"rows": rows, "info": info, "output_dir": str(out_dir)}
+
+
+def _plots(nets: dict[str, GennapeNet], main: str, families: list[Family], source: Family, out_dir: Path) -> None:
+    from gennape.model.plots import embedding_pca, pred_vs_true
+
+    net = nets[main]
+    embeddings = {}
+    for fam in families:
+        res = predict(net, fam.graphs, details=True)
+        label = fam.name if fam.name != source.name else f"{fam.name} (test)"
+        pred_vs_true(fam.y, res["accuracy"], f"{main}: {label}", out_dir / f"pred_vs_true_{fam.name}.png")
+        embeddings[label] = res["embedding"]
+    if embeddings:
+        embedding_pca(embeddings, out_dir / "embedding.png")
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    """Hydra entry; returns the main model's mean zero-shot SRCC (a sweep objective)."""
+    res = train(cfg)
+    zs = [r["srcc"] for r in res["rows"] if r["setting"] == "zero-shot" and r["method"] == cfg.model.name]
+    return float(np.mean(zs)) if zs else float("nan")
+
+
+if __name__ == "__main__":
+    main()
