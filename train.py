@@ -7,7 +7,8 @@
     python train.py model.heads=8 trainer.max_epochs=60 logger=wandb
     python train.py -m model.heads=1,4,8              # sweep (multirun/)
 
-Writes ``results.md``, ``results.json`` and plots to the run folder (Hydra's output dir).
+Writes ``results.md``, ``results.json``, plots and ``model.ckpt`` (the main model of the first seed,
+readable by ``predict.py --checkpoint``) to the run folder (Hydra's output dir).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from gennape.evaluate import aggregate_seeds, fine_tuned, markdown_tables, save_results, split_indices, zero_shot
+from gennape.model.checkpoint import save_checkpoint
 from gennape.model.dataset import Family, load_graphs
 from gennape.model.pipeline import FinetuneConfig, PretrainConfig, RegressConfig, fit, predict
 from gennape.model.predictor import GennapeNet, build_net
@@ -98,6 +100,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         for name, mc in model_configs(cfg).items():
             nets[name], info[f"{name}/seed{seed}"] = build_and_fit(
                 mc, train_f, val_f, trainer_kwargs, logger, out_dir / f"{name}_seed{seed}", seed)
+        if seed == cfg.seeds[0]:
+            ckpt = save_checkpoint(out_dir / "model.ckpt", nets[cfg.model.name], model_configs(cfg)[cfg.model.name],
+                                   meta={"family": source.name, "target": source.target, "seed": seed,
+                                         "train_size": len(train_f), "overrides": _overrides()})
+            print(f"checkpoint: {ckpt}")
         rows = zero_shot(nets, test_f, cfg.eval.baselines, setting="in-family test") if len(test_f) else []
         for fam in targets:
             rows += zero_shot(nets, fam, cfg.eval.baselines)
@@ -114,6 +121,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if logger is not None and hasattr(logger, "experiment") and hasattr(logger.experiment, "finish"):
         logger.experiment.finish()
     return {"rows": rows, "info": info, "output_dir": str(out_dir)}
+
+
+def _overrides() -> list[str]:
+    """The command-line overrides of this run (empty outside a Hydra app)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        return list(HydraConfig.get().overrides.task)
+    except ValueError:  # not running under @hydra.main (tests compose the config themselves)
+        return []
 
 
 def _plots(nets: dict[str, GennapeNet], main: str, families: list[Family], source: Family, out_dir: Path) -> None:

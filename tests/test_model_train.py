@@ -12,6 +12,7 @@ sys.path.insert(0, str(ROOT))
 
 import train as train_mod  # noqa: E402
 from gennape import compare  # noqa: E402
+from gennape.model.checkpoint import load_checkpoint  # noqa: E402
 from gennape.model.dataset import Family  # noqa: E402
 from gennape.model.synthetic import synthetic_graphs  # noqa: E402
 
@@ -63,6 +64,8 @@ def test_train_writes_tables_and_compare_reads_them(tmp_path, monkeypatch, capsy
     assert (tmp_path / "run" / "results.md").read_text().startswith("### nb201")
     assert (tmp_path / "run" / "embedding.png").is_file()
     assert (tmp_path / "run" / "pred_vs_true_nb101.png").is_file()
+    ckpt = load_checkpoint(tmp_path / "run" / "model.ckpt")  # what predict.py --checkpoint reads
+    assert ckpt.model["heads"] == 2 and ckpt.meta["family"] == "nb201" and ckpt.meta["train_size"] > 0
     flops = next(r for r in res["rows"] if r["method"] == "flops" and r["setting"] == "zero-shot")
     assert flops["mae"] is None
     assert compare.main([str(tmp_path)]) == 0

@@ -1,0 +1,129 @@
+"""Rank ONNX files (or ComputeGraphs) by predicted accuracy with a trained checkpoint.
+
+Every file is handled on its own: a file that cannot be read or converted gets an ``error``
+(one line naming the file and the problem) and the others are still predicted and ranked.
+The input resolution is the one the ONNX model declares.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from torch_geometric.data import Data
+
+from gennape.graph import ComputeGraph, GraphError, from_onnx
+from gennape.model.checkpoint import Checkpoint, load_checkpoint
+from gennape.model.dataset import graph_to_record, record_to_data
+from gennape.model.pipeline import predict
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.ckpt"
+
+
+@dataclass
+class Prediction:
+    """One model's prediction; ``error`` is set (and the numbers are None) when it failed.
+
+    Args:
+        file: the input path.
+        predicted_accuracy: predicted accuracy, in the unit of the training targets (%).
+        rank: 1 = highest predicted accuracy among the models that succeeded.
+        flops: FLOPs of the computation graph (2 x MACs, batch 1).
+        params: trainable parameters of the computation graph (BatchNorm folded).
+        uncertainty: spread of the heads around the prediction (accuracy units, see
+            ``gennape.model.pipeline.head_spread``).
+        error: why this file has no prediction.
+    """
+
+    file: str
+    predicted_accuracy: float | None = None
+    rank: int | None = None
+    flops: float | None = None
+    params: float | None = None
+    uncertainty: float | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def onnx_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Files as given, folders expanded to the ``.onnx`` files under them (sorted)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        out.extend(sorted(p.rglob("*.onnx")) if p.is_dir() else [p])
+    return out
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def load_graph(path: Path) -> ComputeGraph:
+    """The ComputeGraph of one ONNX file; every failure becomes a GraphError naming the file."""
+    if not path.exists():
+        raise GraphError(str(path), "no such file")
+    try:
+        return from_onnx(path)
+    except GraphError:
+        raise
+    except Exception as e:  # noqa: BLE001 - anything the onnx stack raises, as one line
+        raise GraphError(str(path), f"{type(e).__name__}: {_one_line(e)}") from None
+
+
+def predict_graphs(ckpt: Checkpoint, graphs: Sequence[ComputeGraph]) -> dict[str, Any]:
+    """Accuracy, uncertainty, FLOPs and params of ComputeGraphs (numpy arrays, input order)."""
+    datas: list[Data] = [record_to_data(graph_to_record(cg)) for cg in graphs]
+    res = predict(ckpt.net, datas, details=True)
+    return {"accuracy": res["accuracy"], "uncertainty": res["uncertainty"],
+            "flops": [float(cg.flops) for cg in graphs], "params": [float(cg.params) for cg in graphs]}
+
+
+def rank(preds: list[Prediction]) -> list[Prediction]:
+    """Sort by predicted accuracy (best first, failures last) and number the ranks."""
+    ok = sorted((p for p in preds if p.error is None), key=lambda p: -float(p.predicted_accuracy or 0.0))
+    for i, p in enumerate(ok, 1):
+        p.rank = i
+    return ok + [p for p in preds if p.error is not None]
+
+
+def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathLike | Checkpoint | None = None,
+                  timings: dict[str, float] | None = None) -> list[Prediction]:
+    """Predict and rank ONNX files (folders are searched for ``*.onnx``).
+
+    Args:
+        paths: files and folders.
+        checkpoint: a checkpoint path or loaded checkpoint (default: the shipped one).
+        timings: if given, filled with seconds spent per stage (``load``, ``graphs``, ``predict``).
+    """
+    t = time.perf_counter()
+    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint or DEFAULT_CHECKPOINT)
+    t_load = time.perf_counter()
+    preds: list[Prediction] = []
+    graphs: list[tuple[Prediction, ComputeGraph]] = []
+    for path in onnx_paths(paths):
+        p = Prediction(str(path))
+        try:
+            graphs.append((p, load_graph(path)))
+        except GraphError as e:
+            p.error = str(e)
+        preds.append(p)
+    t_graphs = time.perf_counter()
+    if graphs:
+        res = predict_graphs(ckpt, [cg for _, cg in graphs])
+        for i, (p, _) in enumerate(graphs):
+            acc, unc = float(res["accuracy"][i]), float(res["uncertainty"][i])
+            if not math.isfinite(acc):
+                p.error = f"{p.file}: the predictor gave a non-finite accuracy"
+                continue
+            p.predicted_accuracy, p.uncertainty = acc, unc
+            p.flops, p.params = res["flops"][i], res["params"][i]
+    if timings is not None:
+        timings.update(load=t_load - t, graphs=t_graphs - t_load, predict=time.perf_counter() - t_graphs)
+    return rank(preds)

@@ -1,0 +1,137 @@
+"""Predictor checkpoints: one file with everything prediction needs, loaded without unpickling.
+
+A checkpoint is a ``torch.save`` of plain data only (tensors, strings, numbers, lists, dicts):
+the network's state dict (weights, node-feature normalisation, frozen FCM centroids, target
+transform statistics, auxiliary-feature statistics), the op vocabulary and node-feature names it
+was trained with, the ``build_net`` arguments, the names of its auxiliary features, free-form
+metadata (training family, metrics, command) and the library version. Loading uses
+``torch.load(weights_only=True)``, so a file holding arbitrary Python objects is refused.
+
+The op vocabulary may grow after a checkpoint was written (a new op registered): embedding rows
+are matched by op name, and ops the checkpoint never saw get the mean of its trained rows.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import gennape
+from gennape.graph.encoding import FEATURE_NAMES
+from gennape.graph.ops import list_ops
+from gennape.model.predictor import GennapeNet, build_net
+
+FORMAT = "gennape-predictor"
+FORMAT_VERSION = 1
+_BUILD_KEYS = ("hidden", "num_layers", "layer", "pool", "dropout", "bidirectional", "residual", "heads",
+               "fuzzifier", "head_hidden", "head_layers", "head_dropout", "aux_dim", "divide_by_flops",
+               "standardize")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read; the message names the file and the problem."""
+
+    def __init__(self, path: str | os.PathLike, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path, self.problem = str(path), problem
+
+
+@dataclass
+class Checkpoint:
+    """A loaded predictor.
+
+    Args:
+        net: the network, in eval mode.
+        model: the ``build_net`` arguments it was built with.
+        aux_features: names of the auxiliary features its heads take, in order (empty = none).
+        meta: free-form metadata written with it (training family, metrics, command...).
+        version: gennape version that wrote it.
+    """
+
+    net: GennapeNet
+    model: dict[str, Any]
+    aux_features: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+    version: str = ""
+
+
+def build_kwargs(model_config: dict[str, Any]) -> dict[str, Any]:
+    """The ``build_net`` arguments found in a model config (training stages and name dropped)."""
+    return {k: model_config[k] for k in _BUILD_KEYS if k in model_config}
+
+
+def save_checkpoint(path: str | os.PathLike, net: GennapeNet, model_config: dict[str, Any],
+                    aux_features: list[str] | None = None, meta: dict[str, Any] | None = None) -> Path:
+    """Write ``net`` and what is needed to rebuild it to ``path`` (atomically).
+
+    Args:
+        path: output file (``.ckpt`` by convention).
+        net: a fitted network.
+        model_config: its model config (``build_net`` arguments; other keys are ignored).
+        aux_features: names of its auxiliary features, matching ``model_config["aux_dim"]``.
+        meta: plain-data metadata (numbers, strings, lists, dicts).
+    """
+    kwargs = build_kwargs(model_config)
+    aux = list(aux_features or [])
+    if len(aux) != int(kwargs.get("aux_dim", 0)):
+        raise ValueError(f"{len(aux)} auxiliary feature names for aux_dim={kwargs.get('aux_dim', 0)}")
+    blob = {"format": FORMAT, "format_version": FORMAT_VERSION, "gennape_version": gennape.__version__,
+            "vocab": list_ops(), "node_features": list(FEATURE_NAMES), "model": kwargs,
+            "aux_features": aux, "meta": dict(meta or {}),
+            "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(blob, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise CheckpointError(path, "no such file")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any reason torch gives is reported as one line
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(path, f"not a readable gennape checkpoint (safe loading refused it: {reason})") from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise CheckpointError(path, f"not a gennape predictor checkpoint (expected format {FORMAT!r})")
+    if blob.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(path, f"checkpoint format version {blob.get('format_version')} is not "
+                                    f"{FORMAT_VERSION}, which this gennape ({gennape.__version__}) reads")
+    if blob.get("node_features") != list(FEATURE_NAMES):
+        raise CheckpointError(path, "it was trained with other node features "
+                                    f"({blob.get('node_features')}); retrain it with this gennape")
+    return blob
+
+
+def _remap_vocab(state: dict[str, torch.Tensor], vocab: list[str]) -> dict[str, torch.Tensor]:
+    """Re-index the op embedding from the checkpoint's vocabulary to today's."""
+    key = "encoder.op_embed.weight"
+    now = list_ops()
+    if vocab == now:
+        return state
+    old = state[key]
+    index = {op: i for i, op in enumerate(vocab)}
+    rows = [old[index[op]] if op in index else old.mean(0) for op in now]
+    return {**state, key: torch.stack(rows)}
+
+
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Load a predictor written by :func:`save_checkpoint`; errors name the file and the problem."""
+    path = Path(path)
+    blob = _read(path)
+    try:
+        net = build_net(**blob["model"])
+        net.load_state_dict(_remap_vocab(blob["state_dict"], list(blob["vocab"])))
+    except (KeyError, TypeError, RuntimeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(path, f"its weights do not fit the network it describes ({first})") from None
+    net.eval()
+    return Checkpoint(net, dict(blob["model"]), list(blob.get("aux_features", [])), dict(blob.get("meta", {})),
+                      str(blob.get("gennape_version", "")))

@@ -1,0 +1,172 @@
+"""Checkpoints and predict.py on real ONNX files exported by torch."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import predict as predict_cli  # noqa: E402
+from gennape.graph import from_module, from_onnx  # noqa: E402
+from gennape.graph.ops import list_ops  # noqa: E402
+from gennape.inference import DEFAULT_CHECKPOINT, predict_files, predict_graphs  # noqa: E402
+from gennape.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
+from gennape.model.dataset import graph_to_record, record_to_data  # noqa: E402
+from gennape.model.pipeline import fit_clusters, fit_normalisers, predict  # noqa: E402
+from gennape.model.predictor import build_net  # noqa: E402
+
+MODEL = dict(hidden=16, num_layers=2, heads=3, head_hidden=16)
+
+
+def _cnn(width: int, depth: int, kernel: int = 3) -> nn.Module:
+    layers, c = [], 3
+    for _ in range(depth):
+        layers += [nn.Conv2d(c, width, kernel, padding=kernel // 2), nn.BatchNorm2d(width), nn.ReLU()]
+        c = width
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 10))
+
+
+NETS = {"small": (8, 1, 3), "medium": (16, 2, 3), "wide": (32, 2, 5), "deep": (16, 4, 3)}
+
+
+@pytest.fixture(scope="module")
+def onnx_dir(tmp_path_factory):
+    """Real ONNX files (legacy exporter, opset 17: fast) at two resolutions, plus a corrupt one."""
+    d = tmp_path_factory.mktemp("onnx")
+    for i, (name, args) in enumerate(NETS.items()):
+        torch.manual_seed(i)
+        size = 32 if i % 2 == 0 else 48
+        torch.onnx.export(_cnn(*args).eval(), (torch.randn(1, 3, size, size),), str(d / f"{name}.onnx"),
+                          dynamo=False, opset_version=17)
+    (d / "broken.onnx").write_bytes(b"this is not a protobuf")
+    return d
+
+
+@pytest.fixture(scope="module")
+def ckpt_path(tmp_path_factory):
+    """A tiny predictor fitted (normalisers, clusters) on graphs of small CNNs; heads untrained."""
+    graphs = []
+    for w in (4, 8, 16):
+        for depth in (1, 2, 3):
+            cg = from_module(_cnn(w, depth), torch.randn(1, 3, 32, 32))
+            d = record_to_data(graph_to_record(cg))
+            d.y = torch.tensor([60.0 + w + depth])
+            graphs.append(d)
+    net = build_net(**MODEL, seed=0)
+    fit_normalisers(net, graphs)
+    fit_clusters(net, graphs)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.ckpt"
+    save_checkpoint(path, net, {**MODEL, "name": "tiny", "pretrain": {}}, meta={"family": "test"})
+    return path
+
+
+def test_checkpoint_round_trip_gives_the_same_predictions(ckpt_path, onnx_dir):
+    ckpt = load_checkpoint(ckpt_path)
+    assert ckpt.meta == {"family": "test"} and ckpt.model["heads"] == 3 and not ckpt.net.training
+    assert bool(ckpt.net.fcm.fitted) and bool(ckpt.net.transform.fitted)
+    cg = from_onnx(onnx_dir / "medium.onnx")
+    a = predict_graphs(ckpt, [cg])["accuracy"]
+    b = predict_graphs(load_checkpoint(ckpt_path), [cg])["accuracy"]
+    assert a == pytest.approx(b)
+
+
+def test_checkpoint_refuses_pickled_objects_and_other_files(tmp_path, ckpt_path):
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"format": "gennape-predictor", "payload": Path("x")}, evil)  # needs unpickling a class
+    with pytest.raises(CheckpointError, match="evil.ckpt: not a readable gennape checkpoint"):
+        load_checkpoint(evil)
+    text = tmp_path / "notes.ckpt"
+    text.write_text("hello")
+    with pytest.raises(CheckpointError, match="notes.ckpt"):
+        load_checkpoint(text)
+    other = tmp_path / "other.ckpt"
+    torch.save({"state_dict": {}}, other)
+    with pytest.raises(CheckpointError, match="not a gennape predictor checkpoint"):
+        load_checkpoint(other)
+    blob = torch.load(ckpt_path, weights_only=True)
+    blob["format_version"] = 99
+    torch.save(blob, tmp_path / "future.ckpt")
+    with pytest.raises(CheckpointError, match="format version 99"):
+        load_checkpoint(tmp_path / "future.ckpt")
+    with pytest.raises(CheckpointError, match="no such file"):
+        load_checkpoint(tmp_path / "missing.ckpt")
+
+
+def test_checkpoint_remaps_a_grown_op_vocabulary(tmp_path, ckpt_path):
+    """A checkpoint written before an op existed still loads: rows move by op name, the new op
+    gets the mean embedding."""
+    blob = torch.load(ckpt_path, weights_only=True)
+    ops = list_ops()
+    emb = blob["state_dict"]["encoder.op_embed.weight"]
+    dropped = ops[1]
+    keep = [i for i, op in enumerate(ops) if op != dropped]
+    blob["vocab"] = [ops[i] for i in keep][::-1]
+    blob["state_dict"]["encoder.op_embed.weight"] = emb[keep].flip(0)
+    torch.save(blob, tmp_path / "old.ckpt")
+    new = load_checkpoint(tmp_path / "old.ckpt").net.encoder.op_embed.weight
+    assert torch.allclose(new[0], emb[0]) and torch.allclose(new[2], emb[2])
+    assert torch.allclose(new[1], emb[keep].mean(0))
+
+
+def test_predict_files_ranks_and_keeps_going_past_bad_files(ckpt_path, onnx_dir, tmp_path):
+    preds = predict_files([onnx_dir, tmp_path / "nope.onnx"], ckpt_path)
+    ok = [p for p in preds if p.error is None]
+    bad = {Path(p.file).name: p.error for p in preds if p.error is not None}
+    assert len(ok) == len(NETS) and set(bad) == {"broken.onnx", "nope.onnx"}
+    assert "broken.onnx" in bad["broken.onnx"] and "no such file" in bad["nope.onnx"]
+    assert [p.rank for p in ok] == list(range(1, len(NETS) + 1))
+    accs = [p.predicted_accuracy for p in ok]
+    assert accs == sorted(accs, reverse=True)
+    by_name = {Path(p.file).stem: p for p in ok}
+    # FLOPs follow the model's own input resolution (medium was exported at 48x48).
+    medium = {s: from_module(_cnn(*NETS["medium"]), torch.randn(1, 3, s, s)).flops for s in (32, 48)}
+    assert by_name["medium"].flops == pytest.approx(medium[48]) and medium[48] > 2 * medium[32]
+    assert by_name["wide"].params > by_name["small"].params
+    assert all(p.uncertainty is not None and p.uncertainty >= 0 for p in ok)
+
+
+def test_predict_cli_json_table_csv(ckpt_path, onnx_dir, capsys):
+    rc = predict_cli.main([str(onnx_dir), "--checkpoint", str(ckpt_path), "--format", "json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 1  # broken.onnx failed
+    assert len(out) == len(NETS) + 1
+    good = [o for o in out if "error" not in o]
+    assert all(set(o) == {"file", "predicted_accuracy", "rank", "flops", "params", "uncertainty"} for o in good)
+    failed = [o for o in out if "error" in o]
+    assert len(failed) == 1 and failed[0]["file"].endswith("broken.onnx") and failed[0]["rank"] is None
+    rc = predict_cli.main([str(onnx_dir / "small.onnx"), str(onnx_dir / "deep.onnx"),
+                           "--checkpoint", str(ckpt_path)])
+    table = capsys.readouterr().out
+    assert rc == 0 and "small.onnx" in table and "deep.onnx" in table and "pred. acc" in table
+    rc = predict_cli.main([str(onnx_dir / "small.onnx"), "--checkpoint", str(ckpt_path), "--format", "csv"])
+    lines = capsys.readouterr().out.splitlines()
+    assert rc == 0 and lines[0].startswith("rank,predicted_accuracy") and len(lines) == 2
+
+
+def test_predict_cli_bad_checkpoint_is_one_clear_line(tmp_path, onnx_dir, capsys):
+    (tmp_path / "x.ckpt").write_text("nope")
+    assert predict_cli.main([str(onnx_dir / "small.onnx"), "--checkpoint", str(tmp_path / "x.ckpt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "x.ckpt" in err and "Traceback" not in err
+
+
+def test_uncertainty_is_the_membership_weighted_head_spread(ckpt_path, onnx_dir):
+    ckpt = load_checkpoint(ckpt_path)
+    d = record_to_data(graph_to_record(from_onnx(onnx_dir / "deep.onnx")))
+    res = predict(ckpt.net, [d], details=True)
+    heads = torch.stack([ckpt.net.transform.inverse(torch.tensor(res["per_head"][:, k]), d.flops)
+                         for k in range(3)], 1)
+    u = torch.tensor(res["memberships"])
+    spread = (u * (heads - torch.tensor(res["accuracy"])[:, None]) ** 2).sum(1).sqrt()
+    assert res["uncertainty"] == pytest.approx(spread.numpy(), rel=1e-5)
+
+
+@pytest.mark.skipif(not DEFAULT_CHECKPOINT.is_file(), reason="no shipped checkpoint (gennape/checkpoints/default.ckpt)")
+def test_shipped_checkpoint_predicts(onnx_dir):
+    preds = predict_files([onnx_dir / "small.onnx", onnx_dir / "deep.onnx"])
+    assert all(p.error is None and 0 < p.predicted_accuracy < 100 for p in preds)
