@@ -6,6 +6,7 @@
     python train.py experiment=ablation               # Table 3, 5 seeds
     python train.py model.heads=8 trainer.max_epochs=60 logger=wandb
     python train.py -m model.heads=1,4,8              # sweep (multirun/)
+    python train.py ckpt_path=outputs/DATE/TIME       # resume a killed run in its own folder
 
 Writes ``results.md``, ``results.json``, plots and ``model.ckpt`` (the main model of the first seed,
 readable by ``predict.py --checkpoint``) to the run folder (Hydra's output dir).
@@ -46,11 +47,12 @@ def model_configs(cfg: DictConfig) -> dict[str, dict[str, Any]]:
 
 
 def build_and_fit(mc: dict[str, Any], train: Family, val: Family, trainer_kwargs: dict[str, Any],
-                  logger: Any, root_dir: Path, seed: int) -> tuple[GennapeNet, dict[str, Any]]:
-    """A fresh net from model config ``mc``, fitted on ``train`` with early stopping on ``val``."""
+                  logger: Any, root_dir: Path, seed: int, resume: bool = False) -> tuple[GennapeNet, dict[str, Any]]:
+    """A fresh net from model config ``mc``, fitted on ``train`` with early stopping on ``val``
+    (``resume``: pick up the stages kept in ``root_dir``)."""
     net = build_net(**{k: v for k, v in mc.items() if k not in _STAGES}, seed=seed)
     info = fit(net, train.graphs, val.graphs if len(val) else None, PretrainConfig(**mc["pretrain"]),
-               RegressConfig(**mc["regress"]), trainer_kwargs, logger, root_dir, seed)
+               RegressConfig(**mc["regress"]), trainer_kwargs, logger, root_dir, seed, resume)
     return net, info
 
 
@@ -79,7 +81,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
-    out_dir = Path(cfg.output_dir)
+    resume = cfg.get("ckpt_path") is not None
+    out_dir = Path(cfg.ckpt_path if resume else cfg.output_dir)
+    if resume and not out_dir.is_dir():
+        raise SystemExit(f"ckpt_path={out_dir}: no such run folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     trainer_kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
     logger = instantiate(cfg.logger) if cfg.get("logger") else None
@@ -99,7 +104,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         nets = {}
         for name, mc in model_configs(cfg).items():
             nets[name], info[f"{name}/seed{seed}"] = build_and_fit(
-                mc, train_f, val_f, trainer_kwargs, logger, out_dir / f"{name}_seed{seed}", seed)
+                mc, train_f, val_f, trainer_kwargs, logger, out_dir / f"{name}_seed{seed}", seed, resume)
         if seed == cfg.seeds[0]:
             ckpt = save_checkpoint(out_dir / "model.ckpt", nets[cfg.model.name], model_configs(cfg)[cfg.model.name],
                                    meta={"family": source.name, "target": source.target, "seed": seed,

@@ -39,3 +39,45 @@ def test_baseline_has_single_head_and_no_flops_transform():
     pred = P.predict(net, graphs[40:])
     assert pred.shape == (20,) and np.isfinite(pred).all()
     assert abs(float(pred.mean()) - float(np.mean([g.y.item() for g in graphs]))) < 15
+
+
+class Killed(Exception):
+    """Stands in for a kill: raised from inside a Lightning epoch."""
+
+
+def test_fit_resumes_a_killed_run_without_redoing_finished_stages(tmp_path, monkeypatch):
+    graphs = synthetic_graphs(80, seed=3)
+    pre, reg = P.PretrainConfig(epochs=2, batch_size=40), P.RegressConfig(epochs=6, batch_size=20, patience=50)
+    original = P.EpochTimer.on_train_epoch_end
+
+    def dies_in_regression_epoch_3(self, trainer, module):
+        original(self, trainer, module)
+        if isinstance(module, P.RegressionModule) and trainer.current_epoch == 2:
+            raise Killed()
+
+    monkeypatch.setattr(P.EpochTimer, "on_train_epoch_end", dies_in_regression_epoch_3)
+    net = build_net(hidden=16, num_layers=1, heads=2, seed=0)
+    try:
+        P.fit(net, graphs[:60], graphs[60:], pre, reg, QUIET, root_dir=tmp_path, seed=0)
+    except Killed:
+        pass
+    else:
+        raise AssertionError("the injected kill did not happen")
+    monkeypatch.setattr(P.EpochTimer, "on_train_epoch_end", original)
+    assert (tmp_path / "stages" / "pretrain.pt").is_file() and not (tmp_path / "stages" / "regress.pt").exists()
+    assert (tmp_path / "regress" / "last.ckpt").is_file()
+    stamp = (tmp_path / "stages" / "pretrain.pt").stat().st_mtime_ns
+
+    resumed = build_net(hidden=16, num_layers=1, heads=2, seed=0)
+    info = P.fit(resumed, graphs[:60], graphs[60:], pre, reg, QUIET, root_dir=tmp_path, seed=0, resume=True)
+    assert (tmp_path / "stages" / "pretrain.pt").stat().st_mtime_ns == stamp  # pretraining not redone
+    # The kill came in epoch 3's end hooks before its checkpoint was kept: epochs 3-6 run again,
+    # not 1-6.
+    assert info["pretrain_epochs"] == 2 and info["regress_epochs"] == 4
+    assert (tmp_path / "stages" / "regress.pt").is_file()
+
+    # A finished run resumes to the same network without training.
+    again = build_net(hidden=16, num_layers=1, heads=2, seed=5)
+    P.fit(again, graphs[:60], graphs[60:], pre, reg, QUIET, root_dir=tmp_path, seed=0, resume=True)
+    for a, b in zip(again.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)

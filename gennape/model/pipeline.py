@@ -7,6 +7,11 @@ Lightning runs every loop; this module only orders the stages and hands each the
 3. fuzzy c-means on the training embeddings (centroids frozen from here on);
 4. regression of the heads (and encoder) with early stopping on a validation split, restoring
    the best epoch's weights.
+
+With a ``root_dir``, every Lightning stage keeps ``<root_dir>/<stage>/last.ckpt`` (weights,
+optimizer, scheduler, callbacks) after each epoch and the network's state after each finished
+stage in ``<root_dir>/stages/<stage>.pt``. ``fit(..., resume=True)`` on the same ``root_dir`` then
+loads the finished stages and continues the interrupted one from its last epoch.
 """
 
 from __future__ import annotations
@@ -159,17 +164,35 @@ def fit_normalisers(net: GennapeNet, train: Sequence[Data]) -> None:
         net.heads.fit_aux(torch.cat([d.aux for d in train]), torch.cat([d.aux_mask for d in train]))
 
 
+def _last_epoch(stage_dir: Path | None) -> list[Callback]:
+    """A callback keeping ``<stage_dir>/last.ckpt`` (full training state) after every epoch."""
+    if stage_dir is None:
+        return []
+    return [ModelCheckpoint(dirpath=stage_dir, filename="last", monitor=None, save_top_k=1,
+                            enable_version_counter=False)]
+
+
+def _resume_from(stage_dir: Path | None, resume: bool) -> str | None:
+    last = stage_dir / "last.ckpt" if stage_dir is not None else None
+    return str(last) if resume and last is not None and last.is_file() else None
+
+
 def pretrain(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None, cfg: PretrainConfig,
-             trainer_kwargs: dict[str, Any] | None = None, logger: Any = None, seed: int = 0) -> dict[str, Any]:
-    """Contrastive pretraining of ``net.encoder`` in place; returns timings."""
+             trainer_kwargs: dict[str, Any] | None = None, logger: Any = None, seed: int = 0,
+             stage_dir: Path | None = None, resume: bool = False) -> dict[str, Any]:
+    """Contrastive pretraining of ``net.encoder`` in place; returns timings.
+
+    With ``stage_dir``, ``last.ckpt`` is kept there after every epoch; ``resume`` continues from it.
+    """
     module = ContrastiveModule(net.encoder, cfg.proj_dim, cfg.temperature, cfg.spectral_temperature,
                                cfg.soft_positives, cfg.lr, cfg.weight_decay)
     timer = EpochTimer()
-    trainer = make_trainer(cfg.epochs, trainer_kwargs, logger, [timer])
+    callbacks = [timer, *_last_epoch(stage_dir)]
+    trainer = make_trainer(cfg.epochs, trainer_kwargs, logger, callbacks, stage_dir)
     module.train()  # Lightning keeps module modes; embed() may have left the net in eval mode
     # Batches of one graph have no negatives; drop the remainder would need a custom loader.
     trainer.fit(module, loader(train, cfg.batch_size, True, seed),
-                loader(val, cfg.batch_size) if val else None)
+                loader(val, cfg.batch_size) if val else None, ckpt_path=_resume_from(stage_dir, resume))
     return {"pretrain_epochs": len(timer.seconds), "pretrain_s_per_epoch": _mean(timer.seconds)}
 
 
@@ -180,24 +203,28 @@ def fit_clusters(net: GennapeNet, train: Sequence[Data]) -> np.ndarray:
 
 def regress(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None, cfg: RegressConfig,
             trainer_kwargs: dict[str, Any] | None = None, logger: Any = None,
-            root_dir: str | Path | None = None, seed: int = 0) -> dict[str, Any]:
-    """Regression stage in place; with ``val``, early stopping and the best epoch restored."""
+            stage_dir: str | Path | None = None, seed: int = 0, resume: bool = False) -> dict[str, Any]:
+    """Regression stage in place; with ``val``, early stopping and the best epoch restored.
+
+    With ``stage_dir``, the best and the last epoch are kept there (``best.ckpt``, ``last.ckpt``);
+    ``resume`` continues from ``last.ckpt``.
+    """
     module = RegressionModule(net, cfg.lr, cfg.encoder_lr_scale, cfg.weight_decay)
     timer = EpochTimer()
-    callbacks: list[Callback] = [timer]
+    stage = Path(stage_dir) if stage_dir is not None else None
+    callbacks: list[Callback] = [timer, *_last_epoch(stage)]
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = None
         if val:
-            ckpt = ModelCheckpoint(dirpath=Path(root_dir or tmp) / "checkpoints", monitor=cfg.monitor,
-                                   mode=cfg.mode, save_top_k=1, save_weights_only=True,
-                                   filename="regress-best")
+            ckpt = ModelCheckpoint(dirpath=stage or Path(tmp), monitor=cfg.monitor, mode=cfg.mode, save_top_k=1,
+                                   save_weights_only=True, filename="best", enable_version_counter=False)
             callbacks += [ckpt, EarlyStopping(cfg.monitor, patience=cfg.patience, mode=cfg.mode)]
-        trainer = make_trainer(cfg.epochs, trainer_kwargs, logger, callbacks, root_dir or tmp)
+        trainer = make_trainer(cfg.epochs, trainer_kwargs, logger, callbacks, stage or tmp)
         module.train()  # Lightning keeps module modes; embed() may have left the net in eval mode
         with warnings.catch_warnings():  # fine-tuning has no validation split, by design
             warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")
             trainer.fit(module, loader(train, cfg.batch_size, True, seed),
-                        loader(val, 512) if val else None)
+                        loader(val, 512) if val else None, ckpt_path=_resume_from(stage, resume))
         best = None
         if ckpt is not None and ckpt.best_model_path:
             state = torch.load(ckpt.best_model_path, weights_only=True, map_location="cpu")["state_dict"]
@@ -207,19 +234,55 @@ def regress(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None, 
             "best_" + cfg.monitor.replace("/", "_"): best}
 
 
+def _save_stage(net: GennapeNet, root: Path | None, stage: str, info: dict[str, Any]) -> None:
+    if root is None:
+        return
+    path = root / "stages" / f"{stage}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"state_dict": net.state_dict(), "info": info}, tmp)
+    tmp.replace(path)  # atomic: a stage file is either complete or absent
+
+
+def _load_stage(net: GennapeNet, root: Path | None, stage: str, resume: bool) -> dict[str, Any] | None:
+    """The info of a finished stage after loading its network state, or None if it must run."""
+    path = root / "stages" / f"{stage}.pt" if root is not None else None
+    if not resume or path is None or not path.is_file():
+        return None
+    blob = torch.load(path, weights_only=True, map_location="cpu")
+    net.load_state_dict(blob["state_dict"])
+    return dict(blob["info"])
+
+
 def fit(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None, pretrain_cfg: PretrainConfig,
         regress_cfg: RegressConfig, trainer_kwargs: dict[str, Any] | None = None, logger: Any = None,
-        root_dir: str | Path | None = None, seed: int = 0) -> dict[str, Any]:
-    """All stages in order (see the module docstring); returns timings and the best val score."""
+        root_dir: str | Path | None = None, seed: int = 0, resume: bool = False) -> dict[str, Any]:
+    """All stages in order (see the module docstring); returns timings and the best val score.
+
+    Args:
+        root_dir: where stage checkpoints are kept (None = nowhere, no resuming).
+        resume: load the stages finished in ``root_dir`` and continue the interrupted one.
+    """
     L.seed_everything(seed, workers=True, verbose=False)
     t0 = time.perf_counter()
+    root = Path(root_dir) if root_dir is not None else None
+    done = _load_stage(net, root, "regress", resume)
+    if done is not None:
+        return done
     info: dict[str, Any] = {}
     fit_normalisers(net, train)
     if pretrain_cfg.enabled:
-        info |= pretrain(net, train, val, pretrain_cfg, trainer_kwargs, logger, seed)
+        pre = _load_stage(net, root, "pretrain", resume)
+        if pre is None:
+            pre = pretrain(net, train, val, pretrain_cfg, trainer_kwargs, logger, seed,
+                           root / "pretrain" if root else None, resume)
+            _save_stage(net, root, "pretrain", pre)
+        info |= pre
     fit_clusters(net, train)
-    info |= regress(net, train, val, regress_cfg, trainer_kwargs, logger, root_dir, seed)
+    info |= regress(net, train, val, regress_cfg, trainer_kwargs, logger, root / "regress" if root else None,
+                    seed, resume)
     info["fit_seconds"] = time.perf_counter() - t0
+    _save_stage(net, root, "regress", info)
     return info
 
 
