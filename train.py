@@ -24,7 +24,8 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from gennape.evaluate import aggregate_seeds, fine_tuned, markdown_tables, save_results, split_indices, zero_shot
+from gennape.evaluate import (aggregate_seeds, fine_tuned, markdown_tables, save_results, split_indices,
+                              uncertainty_check, zero_shot)
 from gennape.model.checkpoint import save_checkpoint
 from gennape.model.dataset import Family, load_graphs
 from gennape.model.pipeline import FinetuneConfig, PretrainConfig, RegressConfig, fit, predict
@@ -99,7 +100,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     info: dict[str, Any] = {"graph_load_seconds": time.perf_counter() - t0, "train_size": len(train_f),
                             "val_size": len(val_f), "test_size": len(test_f)}
     ft = FinetuneConfig(**cfg.eval.fine_tune)
-    tables, nets = [], {}
+    tables, nets, uncertainty = [], {}, []
     for seed in cfg.seeds:
         nets = {}
         for name, mc in model_configs(cfg).items():
@@ -113,13 +114,20 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         rows = zero_shot(nets, test_f, cfg.eval.baselines, setting="in-family test") if len(test_f) else []
         for fam in targets:
             rows += zero_shot(nets, fam, cfg.eval.baselines)
+            if seed == cfg.seeds[0]:
+                uncertainty.append(uncertainty_check(nets[cfg.model.name], fam))
             if ft.seeds > 0:
                 rows += fine_tuned(nets, fam, ft, cfg.eval.baselines, trainer_kwargs)
         tables.append(rows)
     rows = tables[0] if len(tables) == 1 else aggregate_seeds(tables)
     info["total_seconds"] = time.perf_counter() - t0
-    save_results(rows, out_dir, {"info": info, "config": OmegaConf.to_container(cfg, resolve=True)})
+    save_results(rows, out_dir, {"info": info, "uncertainty": uncertainty,
+                                 "config": OmegaConf.to_container(cfg, resolve=True)})
     print(markdown_tables(rows))
+    for u in uncertainty:
+        print(f"uncertainty on {u['family']} (zero-shot, {cfg.model.name}): Spearman with |error| "
+              f"{u['srcc_uncertainty_abs_error']}, MAE most/least certain quarter "
+              f"{u['mae_most_certain_quarter']:.2f} / {u['mae_least_certain_quarter']:.2f}")
     if cfg.eval.plots:
         _plots(nets, cfg.model.name, [f for f in (test_f, *targets) if len(f)], source, out_dir)
     _log(logger, rows, info, out_dir)

@@ -107,6 +107,22 @@ def fine_tuned(models: dict[str, GennapeNet], family: Family, cfg: FinetuneConfi
     return [_row(family.name, f"fine-tuned ({cfg.samples})", name, runs) for name, runs in per_method.items()]
 
 
+def uncertainty_check(net: GennapeNet, family: Family) -> dict[str, Any]:
+    """Does the uncertainty (head spread) flag the large errors? On every architecture of
+    ``family``: Spearman of uncertainty with |error|, and the MAE of the most and least certain
+    quarters of the predictions.
+    """
+    res = predict(net, family.graphs, details=True)
+    err, unc = np.abs(res["accuracy"] - family.y), res["uncertainty"]
+    order = np.argsort(unc)
+    q = max(1, len(order) // 4)
+    return {"family": family.name, "n": len(order),
+            "srcc_uncertainty_abs_error": score(err, unc, ("srcc",))["srcc"] if np.ptp(unc) > 0 else None,
+            "mae_most_certain_quarter": float(err[order[:q]].mean()),
+            "mae_least_certain_quarter": float(err[order[-q:]].mean()),
+            "mean_uncertainty": float(unc.mean())}
+
+
 def aggregate_seeds(tables: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """Merge the same rows of several seeds' tables into mean (and std) rows."""
     groups: dict[tuple[str, str, str], list[dict[str, float]]] = {}

@@ -1,0 +1,166 @@
+"""Write ``docs/results.md`` from the run folders of the shipped experiments, and check targets.
+
+    python -m gennape.report transfer=outputs/A paper=outputs/B ablation=outputs/C \
+        [--speed docs/predict_speed.json] [--out docs/results.md]
+
+Each ``name=RUN_DIR`` is a ``train.py`` run folder; its ``results.json`` and command are copied to
+``docs/runs/<name>/`` so the page can be rebuilt (``python -m gennape.report --from-docs``)
+without the original outputs. Numbers are never typed in: every one comes from these files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gennape.compare import run_label
+from gennape.evaluate import markdown_tables
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+
+TITLES: dict[str, str] = {
+    "transfer": "Train on NB-201, transfer to NB-101 and NB-301 (`experiment=nb201_transfer`, the default run)",
+    "paper": "Train on NB-101 (500 cells), transfer to all 15,625 NB-201 cells (`experiment=nb101_to_nb201`)",
+    "ablation": "Ablation (the paper's Table 3): each GENNAPE part on the same splits, mean ± std over seeds",
+}
+
+
+def _row(rows: list[dict[str, Any]], family: str, setting: str, method: str) -> dict[str, Any] | None:
+    return next((r for r in rows if r["family"] == family and r["setting"].startswith(setting)
+                 and r["method"] == method), None)
+
+
+def _check_min(run: str, family: str, setting: str, bar: float) -> Callable[[dict[str, dict]], tuple[str, bool | None]]:
+    def check(runs: dict[str, dict]) -> tuple[str, bool | None]:
+        r = _row(runs[run]["rows"], family, setting, "gennape") if run in runs else None
+        if r is None:
+            return f"{run}: no {family} {setting} row", None
+        return f"{family} {setting} SRCC {r['srcc']:.3f} (bar {bar})", r["srcc"] >= bar
+    return check
+
+
+def _check_beats(run: str, family: str) -> Callable[[dict[str, dict]], tuple[str, bool | None]]:
+    def check(runs: dict[str, dict]) -> tuple[str, bool | None]:
+        rows = runs[run]["rows"] if run in runs else []
+        g, f, p = (_row(rows, family, "zero-shot", m) for m in ("gennape", "flops", "params"))
+        if None in (g, f, p):
+            return f"{run}: no {family} zero-shot rows", None
+        return (f"{family} zero-shot SRCC {g['srcc']:.3f} vs FLOPs {f['srcc']:.3f}, params {p['srcc']:.3f}",
+                g["srcc"] > max(f["srcc"], p["srcc"]))
+    return check
+
+
+TARGETS: dict[str, Callable[[dict[str, dict]], tuple[str, bool | None]]] = {
+    "NB-101 → NB-201 zero-shot ≥ 0.80": _check_min("paper", "nb201", "zero-shot", 0.80),
+    "NB-101 → NB-201 fine-tuned (50) ≥ 0.90": _check_min("paper", "nb201", "fine-tuned", 0.90),
+    "NB-201 → NB-101 zero-shot above FLOPs and params": _check_beats("transfer", "nb101"),
+    "NB-201 → NB-301 zero-shot above FLOPs and params": _check_beats("transfer", "nb301"),
+}
+
+
+def collect(name: str, run_dir: Path) -> Path:
+    """Copy a run's results and command into ``docs/runs/<name>/``."""
+    src = run_dir / "results.json"
+    if not src.is_file():
+        raise FileNotFoundError(f"{run_dir}: no results.json (not a finished train.py run)")
+    dst = DOCS / "runs" / name
+    dst.mkdir(parents=True, exist_ok=True)
+    shutil.copy(src, dst / "results.json")
+    (dst / "command.txt").write_text("python train.py " + run_label(src) + "\n")
+    for png in run_dir.glob("*.png"):
+        shutil.copy(png, dst / png.name)
+    return dst
+
+
+def _timing(info: dict[str, Any]) -> str:
+    parts = [f"total {info.get('total_seconds', 0) / 60:.1f} min on this machine (2 CPU cores)",
+             f"{info.get('train_size')} training / {info.get('val_size')} validation / "
+             f"{info.get('test_size')} test architectures"]
+    for key, v in info.items():
+        if isinstance(v, dict) and v.get("regress_s_per_epoch"):
+            pre = v.get("pretrain_s_per_epoch")
+            parts.append(f"`{key}`: " + (f"pretraining {pre:.1f} s/epoch × {v['pretrain_epochs']}, " if pre else "")
+                         + f"regression {v['regress_s_per_epoch']:.1f} s/epoch × {v['regress_epochs']}")
+    return "; ".join(parts)
+
+
+def _uncertainty(items: list[dict[str, Any]]) -> str:
+    if not items:
+        return ""
+    lines = ["Uncertainty (spread of the fuzzy heads) against the error of the zero-shot prediction:", "",
+             "| family | architectures | Spearman(uncertainty, abs. error) | MAE, most certain 25% | "
+             "MAE, least certain 25% |", "|---|---|---|---|---|"]
+    for u in items:
+        s = u["srcc_uncertainty_abs_error"]
+        lines.append(f"| {u['family']} | {u['n']} | {'–' if s is None else f'{s:.3f}'} | "
+                     f"{u['mae_most_certain_quarter']:.2f} | {u['mae_least_certain_quarter']:.2f} |")
+    return "\n".join(lines)
+
+
+def _speed(path: Path) -> str:
+    if not path.is_file():
+        return ""
+    s = json.loads(path.read_text())
+    t, r = s["nb201_throughput"], s["resnet50_onnx"]
+    return "\n".join([
+        "## Prediction speed", "", f"`python benchmarks/predict_speed.py` ({s['threads']} torch thread, "
+        f"checkpoint `{s['checkpoint']}`):", "",
+        f"- Scoring {t['graphs']:,} encoded NB-201 graphs: {t['seconds']} s, **{t['graphs_per_s']:,} graphs/s**.",
+        f"- One ResNet-50 ONNX file ({r['file_mb']} MB): building its graph {r['cg_seconds']} s, graph + "
+        f"prediction {r['predict_seconds']} s (**{r['ratio_to_cg']}× the graph alone**); the whole "
+        f"`python predict.py resnet50.onnx` command, interpreter start and imports included: "
+        f"{r['cli_wall_seconds']} s."])
+
+
+def render(runs: dict[str, dict[str, Any]], speed: Path) -> str:
+    """The markdown page."""
+    out = ["# Results", "",
+           "Generated by `python -m gennape.report` from the run folders in `docs/runs/` (each has the "
+           "`command.txt` that produced it). SRCC = Spearman, NDCG@10 on the true top-10; MAE in accuracy "
+           "points; score-only baselines (FLOPs, params) have no MAE. Fine-tuned rows: mean ± std over "
+           "seeds, each seed drawing its own labelled sample and scoring every method on the rest.", "",
+           "## Targets", "", "| target | measured | met |", "|---|---|---|"]
+    for name, check in TARGETS.items():
+        text, ok = check(runs)
+        out.append(f"| {name} | {text} | {'–' if ok is None else ('yes' if ok else '**no**')} |")
+    for name, data in runs.items():
+        cmd = (DOCS / "runs" / name / "command.txt").read_text().strip()
+        out += ["", f"## {TITLES.get(name, name)}", "", f"`{cmd}` — {_timing(data.get('info', {}))}.", "",
+                markdown_tables(data["rows"]).replace("### ", "#### "), _uncertainty(data.get("uncertainty", []))]
+        for png in sorted((DOCS / "runs" / name).glob("*.png")):
+            out.append(f"![{png.stem}](runs/{name}/{png.name})")
+    out += ["", _speed(speed)]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m gennape.report", description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="*", help="name=RUN_DIR (names: transfer, paper, ablation, or any)")
+    ap.add_argument("--from-docs", action="store_true", help="rebuild from docs/runs/ only")
+    ap.add_argument("--speed", type=Path, default=DOCS / "predict_speed.json")
+    ap.add_argument("--out", type=Path, default=DOCS / "results.md")
+    args = ap.parse_args(argv)
+    for item in args.runs:
+        name, sep, path = item.partition("=")
+        if not sep:
+            ap.error(f"{item!r}: expected name=RUN_DIR")
+        collect(name, Path(path))
+    names = [n for n in TITLES if (DOCS / "runs" / n).is_dir()]
+    names += sorted(p.name for p in (DOCS / "runs").glob("*") if p.is_dir() and p.name not in TITLES) \
+        if (DOCS / "runs").is_dir() else []
+    runs = {n: json.loads((DOCS / "runs" / n / "results.json").read_text()) for n in names}
+    args.out.write_text(render(runs, args.speed))
+    print(f"wrote {args.out} ({len(runs)} runs)")
+    for name, check in TARGETS.items():
+        text, ok = check(runs)
+        print(f"{'–' if ok is None else ('met' if ok else 'NOT met')}: {name}: {text}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
