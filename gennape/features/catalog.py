@@ -1,0 +1,199 @@
+"""One registry of feature names: every zero-cost proxy, plus ``flops``, ``params`` and NNGP.
+
+A feature is computed from a :class:`~gennape.graph.ComputeGraph` alone: graph statistics read it,
+everything that runs a network runs ``to_torch(cg)`` (fresh weights), so a network's features are
+the same whether it came from ONNX, PyTorch or a search-space spec.
+
+- Every registered proxy (:func:`gennape.features.proxies.list_proxies`) is a feature of the same
+  name, scored on the proxy minibatch.
+- ``flops`` (2 x MACs of one forward pass at batch 1) and ``params`` (of the BatchNorm-folded
+  network) are read from the graph, nothing runs.
+- ``nngp`` (held-out accuracy of the NNGP kernel regression) and ``nngp_loss`` (its MSE) come from
+  one computation. They are slower than all proxies together, so they are not defaults: ask for
+  them, e.g. ``features=[flops,params,synflow,nngp]``.
+
+:func:`default_features` is every registered feature marked default (all proxies, flops, params).
+Register more with :func:`register_feature`; one producer may return several named outputs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+
+import torch
+
+from gennape.features.proxies import ProxyResult, list_proxies, run_proxy
+from gennape.graph import ComputeGraph, to_torch
+
+Value = float | ProxyResult
+FeatureFn = Callable[[ComputeGraph, "FeatureInputs"], Value | Mapping[str, Value]]
+
+
+@dataclass(frozen=True)
+class FeatureInputs:
+    """Data features are computed on, built once by the parent and shipped to every worker.
+
+    Args:
+        seed: seeds model initialisation (and, through :func:`make_inputs`, which images).
+        batch: the proxy minibatch ``(inputs, targets)``, when a proxy is asked for.
+        nngp_data: ``(x_train, y_train, x_val, y_val)``, when an NNGP feature is asked for.
+        nngp_draws: random initialisations averaged in the NNGP kernel.
+    """
+
+    seed: int = 0
+    batch: tuple[torch.Tensor, torch.Tensor] | None = None
+    nngp_data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+    nngp_draws: int = 2
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A producer of one or more named features.
+
+    Args:
+        names: the features it returns (a single float is the value of ``names[0]``).
+        fn: ``fn(cg, inputs)`` returning a float, a ProxyResult, or a mapping name -> either.
+        needs: which fields of :class:`FeatureInputs` it reads (``batch``, ``nngp_data``).
+        default: part of :func:`default_features`.
+    """
+
+    names: tuple[str, ...]
+    fn: FeatureFn
+    needs: frozenset[str] = field(default_factory=frozenset)
+    default: bool = True
+
+
+_FEATURES: dict[str, Feature] = {}
+
+
+def register_feature(*names: str, needs: Iterable[str] = (), default: bool = True) -> Callable[[FeatureFn], FeatureFn]:
+    """Decorator registering a producer of the features ``names``.
+
+    Args:
+        names: the feature names it returns; unique across features and proxies.
+        needs: fields of :class:`FeatureInputs` it reads.
+        default: whether :func:`default_features` includes it.
+    """
+
+    def deco(fn: FeatureFn) -> FeatureFn:
+        for n in names:
+            if n in _FEATURES and _FEATURES[n].fn is not fn:
+                raise ValueError(f"feature {n!r} is already registered ({_FEATURES[n].fn})")
+        feat = Feature(tuple(names), fn, frozenset(needs), default)
+        for n in names:
+            _FEATURES[n] = feat
+        return fn
+
+    return deco
+
+
+def _proxy(name: str, cg: ComputeGraph, inputs: FeatureInputs) -> ProxyResult:
+    assert inputs.batch is not None, "the proxy batch was not built"
+    x, y = inputs.batch
+    return run_proxy(name, lambda: to_torch(cg), x, y, seed=inputs.seed)
+
+
+def get_feature(name: str) -> Feature:
+    """The producer of feature ``name`` (a registered feature or proxy)."""
+    if name in _FEATURES:
+        return _FEATURES[name]
+    if name in list_proxies():
+        return Feature((name,), partial(_proxy, name), frozenset({"batch"}), True)
+    raise KeyError(f"unknown feature {name!r}; known: {list_features()}")
+
+
+def list_features() -> list[str]:
+    """Every feature name: registered features and proxies, sorted."""
+    return sorted(set(_FEATURES) | set(list_proxies()))
+
+
+def default_features() -> list[str]:
+    """Features computed when none are asked for: all proxies, ``flops`` and ``params``."""
+    return [n for n in list_features() if get_feature(n).default]
+
+
+def needs_of(names: Iterable[str]) -> set[str]:
+    """Union of the inputs the features ``names`` read."""
+    return set().union(*(get_feature(n).needs for n in names))
+
+
+def make_inputs(names: Iterable[str], seed: int = 0, batch_size: int = 64,
+                nngp_images: int = 128, nngp_draws: int = 2) -> FeatureInputs:
+    """The :class:`FeatureInputs` the features ``names`` need (no CIFAR-10 read when none does).
+
+    Args:
+        names: feature names.
+        seed: model seed and image-draw seed.
+        batch_size: images in the proxy minibatch.
+        nngp_images: NNGP training and held-out images (each).
+        nngp_draws: NNGP random initialisations.
+    """
+    from gennape.features.batch import cifar10_images, proxy_batch
+
+    needs = needs_of(names)
+    batch = proxy_batch(batch_size, seed=seed) if "batch" in needs else None
+    nngp = None
+    if "nngp_data" in needs:
+        nngp = (*cifar10_images(nngp_images, seed=seed, split="train"),
+                *cifar10_images(nngp_images, seed=seed, split="test"))
+    return FeatureInputs(seed, batch, nngp, nngp_draws)
+
+
+def _as_result(value: Value, seconds: float) -> ProxyResult:
+    if isinstance(value, ProxyResult):
+        return value
+    value = float(value)
+    if math.isnan(value):
+        return ProxyResult(None, "nan", seconds)
+    if math.isinf(value):
+        return ProxyResult(None, "+inf (overflow)" if value > 0 else "-inf", seconds)
+    return ProxyResult(value, None, seconds)
+
+
+def compute_features(cg: ComputeGraph, names: Iterable[str], inputs: FeatureInputs) -> dict[str, ProxyResult]:
+    """Features ``names`` of ``cg``; errors, NaN and infinities become missing values with a reason.
+
+    Each producer runs once even when several of its outputs are asked for.
+    """
+    names = list(dict.fromkeys(names))
+    out: dict[str, ProxyResult] = {}
+    for n in names:
+        if n in out:
+            continue
+        feat = get_feature(n)
+        wanted = [m for m in feat.names if m in names]
+        start = time.perf_counter()
+        try:
+            raw = feat.fn(cg, inputs)
+        except Exception as err:  # one feature failing must not lose the others
+            reason = "error: " + traceback.format_exception_only(type(err), err)[-1].strip()
+            out.update({m: ProxyResult(None, reason, time.perf_counter() - start) for m in wanted})
+            continue
+        seconds = time.perf_counter() - start
+        values = raw if isinstance(raw, Mapping) else {feat.names[0]: raw}
+        for m in wanted:
+            out[m] = _as_result(values[m], seconds) if m in values else ProxyResult(None, "not returned", seconds)
+    return {n: out[n] for n in names}
+
+
+@register_feature("flops")
+def _flops(cg: ComputeGraph, inputs: FeatureInputs) -> float:
+    return float(cg.flops)
+
+
+@register_feature("params")
+def _params(cg: ComputeGraph, inputs: FeatureInputs) -> float:
+    return float(cg.params)
+
+
+@register_feature("nngp", "nngp_loss", needs=("nngp_data",), default=False)
+def _nngp(cg: ComputeGraph, inputs: FeatureInputs) -> dict[str, float]:
+    from gennape.features.nngp import nngp_score
+
+    res = nngp_score(lambda: to_torch(cg), draws=inputs.nngp_draws, seed=inputs.seed, data=inputs.nngp_data)
+    return {"nngp": res.accuracy, "nngp_loss": res.loss}
