@@ -33,6 +33,9 @@ from gennape.features.proxies import ProxyResult
 from gennape.features.store import FeatureStore, default_path
 from gennape.features.tasks import Arch, FeatureTask, index_archs, run_task
 
+# Imported by every worker before its first task, so that a task's time bound does not count them.
+WORKER_IMPORTS: list[str] = ["gennape.features.tasks", "gennape.spaces", "gennape.graph"]
+
 
 @dataclass
 class ExtractConfig:
@@ -230,7 +233,7 @@ def extract(cfg: ExtractConfig) -> Summary:
             if not pool:
                 inputs = make_inputs(names, cfg.seed, cfg.batch_size, cfg.nngp_images, cfg.nngp_draws)
                 pool.append(stack.enter_context(get_executor(cfg.executor)(
-                    workers=cfg.workers, shared=inputs, imports=cfg.imports, address=cfg.address)))
+                    workers=cfg.workers, shared=inputs, imports=WORKER_IMPORTS + list(cfg.imports), address=cfg.address)))
             return pool[0]
 
         _index(store, archs, executor, cfg)

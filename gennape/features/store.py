@@ -192,8 +192,7 @@ class FeatureStore:
         wide.columns.name = None
         cols = sorted(wide.columns) if features is None else list(features)
         wide = wide.reindex(columns=cols)
-        if column == "value":
-            wide = wide.astype("float64")
+        wide = wide.astype("float64") if column == "value" else wide.astype(object).where(wide.notna(), None)
         if by == "key":
             keys = pd.read_sql_query("SELECT key, hash FROM archs WHERE hash IS NOT NULL", self._db)
             wide = keys.merge(wide, left_on="hash", right_index=True, how="left").set_index("key")
