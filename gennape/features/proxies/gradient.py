@@ -1,0 +1,113 @@
+"""Loss-gradient proxies on one minibatch: grad_norm, snip, grasp, fisher, plain.
+
+Definitions follow Abdelfattah et al. 2021 as implemented in NAS-Bench-Suite-Zero (NASLib,
+``naslib/predictors/utils/pruners/measures``): cross-entropy on the real minibatch, network in
+train mode with BatchNorm on, per-weight (or per-channel) scores summed over the weights of every
+Conv and Linear layer.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gennape.features.proxies.layers import require_weight_layers, sum_over_layers, weight_layers
+from gennape.features.proxies.registry import register_proxy
+
+
+def _backward_loss(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> None:
+    model.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(model(inputs), targets)
+    loss.backward()
+
+
+def _grad_or_zero(layer: nn.Module) -> torch.Tensor:
+    # A layer that does not reach the loss (e.g. behind an NB-201 ``none`` edge) scores 0.
+    g = layer.weight.grad
+    return torch.zeros_like(layer.weight) if g is None else g
+
+
+@register_proxy("grad_norm")
+def grad_norm(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> float:
+    """Sum over layers of the Frobenius norm of dL/dW (one norm per layer, then summed)."""
+    require_weight_layers(model)
+    _backward_loss(model, inputs, targets)
+    return sum_over_layers(model, lambda l: _grad_or_zero(l).norm())
+
+
+@register_proxy("snip")
+def snip(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> float:
+    """SNIP saliency sum |W * dL/dW| (= |dL/dmask| at mask = 1, as in NASLib)."""
+    require_weight_layers(model)
+    _backward_loss(model, inputs, targets)
+    return sum_over_layers(model, lambda l: (l.weight * _grad_or_zero(l)).abs())
+
+
+@register_proxy("plain")
+def plain(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> float:
+    """Sum of W * dL/dW (signed)."""
+    require_weight_layers(model)
+    _backward_loss(model, inputs, targets)
+    return sum_over_layers(model, lambda l: l.weight * _grad_or_zero(l))
+
+
+@register_proxy("grasp")
+def grasp(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> float:
+    """GraSP: sum of -W * (H g), with g = dL/dW and H the Hessian of the loss (temperature 1)."""
+    layers = weight_layers(model)
+    require_weight_layers(model)
+    weights = [l.weight for l in layers]
+    model.zero_grad(set_to_none=True)
+    # Pass 1: the gradient g, held fixed.
+    loss = F.cross_entropy(model(inputs), targets)
+    grad_w = torch.autograd.grad(loss, weights, allow_unused=True)
+    # Pass 2: differentiate g_fixed . grad_f to get H g in each weight's .grad.
+    loss = F.cross_entropy(model(inputs), targets)
+    grad_f = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True)
+    z = torch.zeros((), dtype=inputs.dtype)
+    for gw, gf in zip(grad_w, grad_f):
+        if gw is not None and gf is not None:
+            z = z + (gw.detach() * gf).sum()
+    if z.requires_grad:
+        z.backward()
+    return sum_over_layers(model, lambda l: -l.weight.detach() * _grad_or_zero(l))
+
+
+@register_proxy("fisher")
+def fisher(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> float:
+    """Fisher channel saliency: per output channel 0.5 * mean_n (sum_spatial a * dL/da)^2, a the
+    layer's output activation; broadcast to the channel's weights (times fan-in) and summed.
+    """
+    layers = weight_layers(model)
+    require_weight_layers(model)
+    scores: dict[nn.Module, torch.Tensor] = {}
+
+    def make_hook(layer: nn.Module):
+        def on_output(_m: nn.Module, _args: tuple, out: torch.Tensor) -> None:
+            if not out.requires_grad:
+                return
+            act = out.detach()
+
+            def on_grad(grad: torch.Tensor) -> None:
+                g_nk = (act * grad).sum(dim=tuple(range(2, act.dim()))) if act.dim() > 2 else act * grad
+                del_k = g_nk.pow(2).mean(0).mul(0.5)
+                scores[layer] = scores[layer] + del_k if layer in scores else del_k
+
+            out.register_hook(on_grad)
+
+        return on_output
+
+    handles = [l.register_forward_hook(make_hook(l)) for l in layers]
+    try:
+        _backward_loss(model, inputs, targets)
+    finally:
+        for h in handles:
+            h.remove()
+
+    def per_weight(layer: nn.Module) -> torch.Tensor:
+        fan_in = layer.weight[0].numel()  # NASLib broadcasts the channel value to all its weights
+        s = scores.get(layer)
+        return torch.zeros(()) if s is None else s.abs() * fan_in
+
+    return sum_over_layers(model, per_weight)

@@ -1,0 +1,180 @@
+"""Zero-cost proxies: every registered proxy is finite and deterministic on a tiny CNN; a few
+are checked against values computed by hand; failures become missing values with a reason."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gennape.data.paths import mirror_root
+from gennape.features.proxies import (
+    ProxyResult,
+    compute_proxies,
+    get_proxy,
+    list_proxies,
+    register_proxy,
+    run_proxy,
+)
+
+EXPECTED = {"grad_norm", "snip", "grasp", "fisher", "synflow", "jacov", "nwot", "zen", "epe_nas", "plain", "l2_norm"}
+
+
+class TinyCNN(nn.Module):
+    """Conv-BN-ReLU x2, global average pool, Linear: the shape of a classifier, in miniature."""
+
+    def __init__(self, width: int = 8, classes: int = 4) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(width, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.pool(self.features(x)).flatten(1))
+
+
+def tiny_batch(n: int = 16, classes: int = 4, size: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(123)
+    x = torch.randn(n, 3, size, size, generator=g)
+    y = torch.arange(n) % classes  # every class at least twice, as epe_nas needs
+    return x, y
+
+
+def test_registry_holds_the_issue_proxies() -> None:
+    assert EXPECTED <= set(list_proxies())
+    with pytest.raises(KeyError, match="unknown proxy 'nope'"):
+        get_proxy("nope")
+    with pytest.raises(ValueError, match="already registered"):
+        register_proxy("snip")(lambda model, inputs, targets: 0.0)
+
+
+@pytest.mark.parametrize("name", list_proxies())
+def test_proxy_finite_and_deterministic(name: str) -> None:
+    batch = tiny_batch()
+    a = run_proxy(name, TinyCNN, *batch, seed=3)
+    b = run_proxy(name, TinyCNN, *batch, seed=3)
+    assert a.ok, f"{name}: {a.reason}"
+    assert math.isfinite(a.value)
+    assert a.value == b.value
+
+
+def test_seed_changes_weight_dependent_proxies() -> None:
+    batch = tiny_batch()
+    a = compute_proxies(TinyCNN, batch, ["snip", "l2_norm"], seed=0)
+    b = compute_proxies(TinyCNN, batch, ["snip", "l2_norm"], seed=1)
+    assert a["snip"].value != b["snip"].value
+    assert a["l2_norm"].value != b["l2_norm"].value
+
+
+def test_each_proxy_gets_a_fresh_model() -> None:
+    # synflow takes |W| in place and zen re-initialises: neither may leak into the next proxy.
+    batch = tiny_batch()
+    together = compute_proxies(TinyCNN, batch, ["synflow", "zen", "snip", "l2_norm"], seed=0)
+    alone = compute_proxies(TinyCNN, batch, ["snip", "l2_norm"], seed=0)
+    assert together["snip"].value == alone["snip"].value
+    assert together["l2_norm"].value == alone["l2_norm"].value
+
+
+def test_synflow_overflow_is_missing_with_reason() -> None:
+    def huge() -> nn.Module:
+        m = TinyCNN()
+        with torch.no_grad():
+            for p in m.parameters():
+                p.mul_(1e120)  # three layers of 1e120 overflow float64 (max ~1.8e308)
+        return m
+
+    r = compute_proxies(huge, tiny_batch(), ["synflow"])["synflow"]
+    assert r.value is None
+    assert r.reason is not None and ("inf" in r.reason or "nan" in r.reason)
+
+
+def test_exception_is_missing_with_reason() -> None:
+    r = run_proxy("nwot", lambda: nn.Sequential(nn.Flatten(), nn.Linear(192, 4)), *tiny_batch())
+    assert r.value is None and "no nn.ReLU" in r.reason
+
+
+def test_proxy_result_rejects_nan() -> None:
+    with pytest.raises(ValueError, match="finite"):
+        ProxyResult(float("nan"))
+    with pytest.raises(ValueError, match="reason"):
+        ProxyResult(None)
+
+
+def _linear_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(12, 5), nn.ReLU(), nn.Linear(5, 3))
+
+
+def test_synflow_matches_hand_computation() -> None:
+    # For f = W2 relu(W1 x) with |W|, x = 1 and no biases' effect on the gradient:
+    # R = 1^T |W2| (|W1| 1 + |b1|) + ..., so dR/dW1_ij = (1^T |W2|)_i and dR/dW2_ki = (|W1| 1 + |b1|)_i.
+    net = _linear_net()
+    w1, b1, w2 = (t.detach().abs().double() for t in (net[1].weight, net[1].bias, net[3].weight))
+    h = w1.sum(1) + b1
+    expected = (w1 * w2.sum(0)[:, None]).sum() + (w2 * h[None, :]).sum()
+    x = torch.randn(4, 3, 2, 2)
+    got = get_proxy("synflow")(_linear_net(), x, torch.zeros(4, dtype=torch.long))
+    assert got == pytest.approx(math.log(float(expected)), rel=1e-12)
+
+
+def test_snip_grad_norm_plain_match_autograd() -> None:
+    x, y = torch.randn(6, 3, 2, 2), torch.tensor([0, 1, 2, 0, 1, 2])
+    net = _linear_net()
+    loss = F.cross_entropy(net(x), y)
+    ws = [net[1].weight, net[3].weight]
+    gs = torch.autograd.grad(loss, ws)
+    assert get_proxy("snip")(_linear_net(), x, y) == pytest.approx(sum(float((w * g).abs().sum()) for w, g in zip(ws, gs)))
+    assert get_proxy("plain")(_linear_net(), x, y) == pytest.approx(sum(float((w * g).sum()) for w, g in zip(ws, gs)))
+    assert get_proxy("grad_norm")(_linear_net(), x, y) == pytest.approx(sum(float(g.norm()) for g in gs))
+
+
+def test_grasp_matches_hessian_vector_product() -> None:
+    x, y = torch.randn(6, 3, 2, 2), torch.tensor([0, 1, 2, 0, 1, 2])
+    net = _linear_net()
+    params = (net[1].weight, net[3].weight)
+
+    def loss_of(w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
+        h = F.relu(F.linear(x.flatten(1), w1, net[1].bias))
+        return F.cross_entropy(F.linear(h, w2, net[3].bias), y)
+
+    g = torch.autograd.grad(loss_of(*params), params)
+    _, hg = torch.autograd.functional.hvp(loss_of, tuple(p.detach() for p in params), g)
+    expected = sum(float((-p * v).sum()) for p, v in zip(params, hg))
+    assert get_proxy("grasp")(_linear_net(), x, y) == pytest.approx(expected, rel=1e-5, abs=1e-9)
+
+
+def test_l2_norm_counts_conv_and_linear_weights_only() -> None:
+    net = TinyCNN()
+    expected = sum(float(m.weight.norm()) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+    assert get_proxy("l2_norm")(net, *tiny_batch()) == pytest.approx(expected)
+
+
+def test_nwot_duplicate_images_are_missing() -> None:
+    # Two identical images make the code kernel singular: log|det| = -inf, recorded as missing.
+    x, y = tiny_batch()
+    x[1] = x[0]
+    r = run_proxy("nwot", TinyCNN, x, y)
+    assert r.value is None and "inf" in r.reason
+
+
+@pytest.mark.skipif(mirror_root() is None, reason="needs the CIFAR-10 data mirror (../shared/data)")
+def test_proxy_batch_is_deterministic_and_normalised() -> None:
+    from gennape.features.batch import proxy_batch
+
+    x1, y1 = proxy_batch(batch_size=32, seed=5)
+    x2, y2 = proxy_batch(batch_size=32, seed=5)
+    x3, _ = proxy_batch(batch_size=32, seed=6)
+    assert x1.shape == (32, 3, 32, 32) and y1.dtype == torch.int64
+    assert torch.equal(x1, x2) and torch.equal(y1, y2) and not torch.equal(x1, x3)
+    assert abs(float(x1.mean())) < 0.5 and 0.5 < float(x1.std()) < 1.5
+    assert proxy_batch(batch_size=4, image_size=16)[0].shape == (4, 3, 16, 16)
