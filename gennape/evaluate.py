@@ -114,10 +114,16 @@ def uncertainty_check(net: GennapeNet, family: Family) -> dict[str, Any]:
     """
     res = predict(net, family.graphs, details=True)
     err, unc = np.abs(res["accuracy"] - family.y), res["uncertainty"]
+    u = np.clip(res["memberships"], 1e-12, 1.0)
+    entropy = -(u * np.log(u)).sum(1)
     order = np.argsort(unc)
     q = max(1, len(order) // 4)
-    return {"family": family.name, "n": len(order),
-            "srcc_uncertainty_abs_error": score(err, unc, ("srcc",))["srcc"] if np.ptp(unc) > 0 else None,
+
+    def rho(x: np.ndarray) -> float | None:
+        return score(err, x, ("srcc",))["srcc"] if np.ptp(x) > 0 else None
+
+    return {"family": family.name, "n": len(order), "srcc_uncertainty_abs_error": rho(unc),
+            "srcc_entropy_abs_error": rho(entropy),
             "mae_most_certain_quarter": float(err[order[:q]].mean()),
             "mae_least_certain_quarter": float(err[order[-q:]].mean()),
             "mean_uncertainty": float(unc.mean())}

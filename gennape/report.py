@@ -92,13 +92,17 @@ def _timing(info: dict[str, Any]) -> str:
 def _uncertainty(items: list[dict[str, Any]]) -> str:
     if not items:
         return ""
-    lines = ["Uncertainty (spread of the fuzzy heads) against the error of the zero-shot prediction:", "",
-             "| family | architectures | Spearman(uncertainty, abs. error) | MAE, most certain 25% | "
-             "MAE, least certain 25% |", "|---|---|---|---|---|"]
+    def fmt(v: float | None) -> str:
+        return "–" if v is None else f"{v:.3f}"
+
+    lines = ["Uncertainty of the zero-shot predictions against their error: the spread of the fuzzy heads "
+             "(what `predict.py` reports) and, for comparison, the entropy of the memberships:", "",
+             "| family | architectures | Spearman(spread, abs. error) | Spearman(entropy, abs. error) | "
+             "MAE, 25% lowest spread | MAE, 25% highest spread |", "|---|---|---|---|---|---|"]
     for u in items:
-        s = u["srcc_uncertainty_abs_error"]
-        lines.append(f"| {u['family']} | {u['n']} | {'–' if s is None else f'{s:.3f}'} | "
-                     f"{u['mae_most_certain_quarter']:.2f} | {u['mae_least_certain_quarter']:.2f} |")
+        lines.append(f"| {u['family']} | {u['n']} | {fmt(u['srcc_uncertainty_abs_error'])} | "
+                     f"{fmt(u.get('srcc_entropy_abs_error'))} | {u['mae_most_certain_quarter']:.2f} | "
+                     f"{u['mae_least_certain_quarter']:.2f} |")
     return "\n".join(lines)
 
 

@@ -35,7 +35,7 @@ def test_report_renders_runs_and_checks_targets(tmp_path, monkeypatch, capsys):
     assert "| nb101 zero-shot SRCC 0.750 vs FLOPs 0.700, params 0.720 | yes |" in page
     assert "| nb301 zero-shot SRCC 0.400 vs FLOPs 0.500, params 0.450 | **no** |" in page
     assert "| nb201 fine-tuned SRCC 0.850 (bar 0.9) | **no** |" in page
-    assert "| nb101 | 10 | 0.300 | 1.00 | 3.00 |" in page
+    assert "| nb101 | 10 | 0.300 | – | 1.00 | 3.00 |" in page
     out = capsys.readouterr().out
     assert "met: NB-101 → NB-201 zero-shot" in out and "NOT met: NB-201 → NB-301" in out
     # Rebuilt from the copies alone, the page is the same.
