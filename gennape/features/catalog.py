@@ -7,7 +7,7 @@ the same whether it came from ONNX, PyTorch or a search-space spec.
 - Every registered proxy (:func:`gennape.features.proxies.list_proxies`) is a feature of the same
   name, scored on the proxy minibatch.
 - ``flops`` (2 x MACs of one forward pass at batch 1) and ``params`` (of the BatchNorm-folded
-  network) are read from the graph, nothing runs.
+  network, a bias on every Conv / Linear) are read from the graph, nothing runs.
 - ``nngp`` (held-out accuracy of the NNGP kernel regression) and ``nngp_loss`` (its MSE) come from
   one computation. They are slower than all proxies together, so they are not defaults: ask for
   them, e.g. ``features=[flops,params,synflow,nngp]``.
@@ -22,7 +22,7 @@ import math
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import torch
@@ -155,11 +155,27 @@ def _as_result(value: Value, seconds: float) -> ProxyResult:
     return ProxyResult(value, None, seconds)
 
 
+def _with_biases(cg: ComputeGraph) -> ComputeGraph:
+    """``cg`` with a bias on every layer that can have one (those whose parameter count grows).
+
+    Exporters drop a bias that is zero, as a BatchNorm folded at fresh initialisation is (torch's
+    dynamo exporter does, the legacy one and tracing do not), so whether a layer has a bias is not a
+    fact about the network: ``ComputeGraph.hash`` ignores it, and the features must too, or one
+    network would get two sets of features. A bias everywhere matches the BatchNorm-folded network.
+    """
+    nodes = tuple(replace(n, bias=True) if replace(n, bias=True).params > replace(n, bias=False).params
+                  else n for n in cg.nodes)
+    return cg if nodes == cg.nodes else ComputeGraph(nodes, cg.inputs, cg.name)
+
+
 def compute_features(cg: ComputeGraph, names: Iterable[str], inputs: FeatureInputs) -> dict[str, ProxyResult]:
     """Features ``names`` of ``cg``; errors, NaN and infinities become missing values with a reason.
 
-    Each producer runs once even when several of its outputs are asked for.
+    Features are computed on ``cg`` with a bias on every Conv / Linear (see :func:`_with_biases`),
+    so that graphs with the same hash get the same features. Each producer runs once even when
+    several of its outputs are asked for.
     """
+    cg = _with_biases(cg)
     names = list(dict.fromkeys(names))
     out: dict[str, ProxyResult] = {}
     for n in names:
