@@ -82,7 +82,7 @@ def test_store_never_holds_nan_or_inf(store: FeatureStore) -> None:
                     "z": SimpleNamespace(value=None, reason=None, seconds=0.1)})
     rows = store.rows().set_index("feature")
     assert rows["value"].isna().all()
-    assert rows.loc["x", "reason"] == "nan" and rows.loc["y", "reason"] == "inf" and rows.loc["z", "reason"] == "missing"
+    assert rows["reason"].to_dict() == {"x": "nan", "y": "inf", "z": "missing"}
     with sqlite3.connect(store.path) as db, pytest.raises(sqlite3.IntegrityError):
         db.execute("INSERT INTO features VALUES ('h', 'w', NULL, NULL, 0)")  # missing needs a reason
 

@@ -196,11 +196,10 @@ def _index(store: FeatureStore, archs: Sequence[Arch], executor: Callable[[], Ex
     todo = [a for a in archs if a.key not in known]
     if not todo:
         return
-    bar = tqdm(total=len(todo), desc="index", unit="arch", disable=not cfg.progress)
-    for chunk, out in executor().map(index_archs, _chunks(todo, cfg.index_chunk), cfg.timeout_s):
-        store.put_archs(out.value if out.ok else [(a.key, None, out.error) for a in chunk])
-        bar.update(len(chunk))
-    bar.close()
+    with tqdm(total=len(todo), desc="index", unit="arch", disable=not cfg.progress) as bar:
+        for chunk, out in executor().map(index_archs, _chunks(todo, cfg.index_chunk), cfg.timeout_s):
+            store.put_archs(out.value if out.ok else [(a.key, None, out.error) for a in chunk])
+            bar.update(len(chunk))
 
 
 def _tasks(store: FeatureStore, archs: Sequence[Arch], names: Sequence[str], retry: bool) -> list[FeatureTask]:
@@ -212,6 +211,12 @@ def _tasks(store: FeatureStore, archs: Sequence[Arch], names: Sequence[str], ret
             first.setdefault(h, a)
     missing = store.missing(list(first), names, retry=retry)
     return [FeatureTask(first[h], h, tuple(fs)) for h, fs in missing.items()]
+
+
+def _start_executor(cfg: ExtractConfig, names: Sequence[str]) -> Executor:
+    inputs = make_inputs(names, cfg.seed, cfg.batch_size, cfg.nngp_images, cfg.nngp_draws)
+    return get_executor(cfg.executor)(workers=cfg.workers, shared=inputs, address=cfg.address,
+                                      imports=[*WORKER_IMPORTS, *cfg.imports])
 
 
 def extract(cfg: ExtractConfig) -> Summary:
@@ -227,28 +232,26 @@ def extract(cfg: ExtractConfig) -> Summary:
     seconds: list[float] = []
     with FeatureStore(path) as store, ExitStack() as stack:
         store.check_settings(settings)
-        pool: list = []
+        started: list[Executor] = []
 
-        def executor():  # started on first use: a finished run starts no workers
-            if not pool:
-                inputs = make_inputs(names, cfg.seed, cfg.batch_size, cfg.nngp_images, cfg.nngp_draws)
-                pool.append(stack.enter_context(get_executor(cfg.executor)(
-                    workers=cfg.workers, shared=inputs, imports=WORKER_IMPORTS + list(cfg.imports), address=cfg.address)))
-            return pool[0]
+        def executor() -> Executor:  # started on first use: a run with nothing left starts no workers
+            if not started:
+                started.append(stack.enter_context(_start_executor(cfg, names)))
+            return started[0]
 
         _index(store, archs, executor, cfg)
         tasks = _tasks(store, archs, names, cfg.retry)
         if tasks:
-            bar = tqdm(total=len(tasks), desc="features", unit="arch", disable=not cfg.progress)
-            for task, out in executor().map(run_task, tasks, cfg.timeout_s):
-                results = out.value if out.ok else {
-                    f: ProxyResult(None, out.error, cfg.timeout_s if out.error == "timeout" else 0.0)
-                    for f in task.features}
-                store.put(task.hash, results)
-                seconds.append(sum(r.seconds for r in results.values()))
-                bar.update()
-            bar.close()
+            with tqdm(total=len(tasks), desc="features", unit="arch", disable=not cfg.progress) as bar:
+                for task, out in executor().map(run_task, tasks, cfg.timeout_s):
+                    results = out.value if out.ok else {
+                        f: ProxyResult(None, out.error, cfg.timeout_s if out.error == "timeout" else 0.0)
+                        for f in task.features}
+                    store.put(task.hash, results)  # all features of the architecture, one transaction
+                    seconds.append(sum(r.seconds for r in results.values()))
+                    bar.update()
         return _summarise(store, archs, names, len(tasks), seconds, time.perf_counter() - start)
+
 
 def _summarise(store: FeatureStore, archs: Iterable[Arch], names: Sequence[str], computed: int,
                seconds: Sequence[float], wall: float) -> Summary:
