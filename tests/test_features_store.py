@@ -226,3 +226,18 @@ def test_local_executor_timeout_error_and_crash() -> None:
     assert out[("exit", 0)].error.startswith("crash: worker died")
     with pytest.raises(ValueError, match="executor=ray"):
         get_executor("local")(workers=1, address="auto")
+
+
+def test_cli_rejects_bad_settings_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from gennape.features.__main__ import main
+
+    store = tmp_path / "never.sqlite"
+    for argv, msg in [(["family=nb201", "features=[flopz]"], "unknown feature 'flopz'"),
+                      (["family=nb201", "executor=nope"], "unknown executor 'nope'"),
+                      (["bogus=1"], "Key 'bogus' not in 'ExtractConfig'"),
+                      (["features=[flops]"], "say what to featurise"),
+                      ([f"onnx={tmp_path}"], "no .onnx files")]:
+        assert main([*argv, f"store={store}"]) == 2
+        assert msg in capsys.readouterr().err
+    assert not store.exists()
+    assert main(["--help"]) == 0 and "nngp" in capsys.readouterr().out

@@ -32,8 +32,12 @@ def main(argv: list[str] | None = None) -> int:
         print("settings:\n" + OmegaConf.to_yaml(OmegaConf.structured(ExtractConfig)))
         print(f"features: {', '.join(list_features())}\ndefault: {', '.join(default_features())}")
         return 0
-    cfg = OmegaConf.merge(OmegaConf.structured(ExtractConfig), OmegaConf.from_cli(argv))
-    summary = extract(OmegaConf.to_object(cfg))
+    try:
+        cfg = OmegaConf.merge(OmegaConf.structured(ExtractConfig), OmegaConf.from_cli(argv))
+        summary = extract(OmegaConf.to_object(cfg))
+    except (KeyError, ValueError, FileNotFoundError) as err:  # a bad setting: say which, no traceback
+        print(f"error: {str(err).strip(chr(34))}", file=sys.stderr)
+        return 2
     print(summary)
     return 0
 

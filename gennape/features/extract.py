@@ -225,6 +225,7 @@ def extract(cfg: ExtractConfig) -> Summary:
     for module in cfg.imports:
         importlib.import_module(module)
     names = feature_names(cfg)
+    get_executor(cfg.executor)  # fail on a typo before any work
     store_name, archs = select_archs(cfg)
     path = Path(cfg.store) if cfg.store else default_path(store_name)
     settings = {"seed": cfg.seed, "batch_size": cfg.batch_size, "nngp_images": cfg.nngp_images,
