@@ -4,6 +4,10 @@ Ray has no per-task timeout, so the parent keeps at most ``workers`` tasks in fl
 each: submitted tasks start at once), waits with ``ray.wait(timeout=...)`` until the nearest
 deadline, and cancels an overdue task with ``ray.cancel(force=True)``, which kills its worker.
 The bound counts from submission, so it includes a fresh worker's start-up.
+
+On a multi-node cluster every node needs gennape installed. The proxy batch travels through the
+object store (nodes need no data mirror), but ONNX files are read by path: keep them on a
+filesystem all nodes share.
 """
 
 from __future__ import annotations
