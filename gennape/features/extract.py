@@ -173,7 +173,7 @@ def select_archs(cfg: ExtractConfig) -> tuple[str, list[Arch]]:
     if cfg.family is None:
         raise ValueError("say what to featurise: family=nb201 (or nb101, nb301), or onnx=path/to/folder")
     from gennape.data.loaders import TARGETS, load_family
-    from gennape.model.dataset import FAMILY_SPACES  # the family -> search space map
+    from gennape.spaces import FAMILY_SPACES  # the family -> search space map
 
     if cfg.family not in FAMILY_SPACES:
         raise KeyError(f"no search space known for family {cfg.family!r}; known: {sorted(FAMILY_SPACES)}")

@@ -28,13 +28,12 @@ from gennape.graph.encoding import FEATURE_NAMES
 from gennape.graph.ir import ComputeGraph
 from gennape.graph.ops import list_ops
 from gennape.model.contrastive import DEFAULT_Q, laplacian_spectrum
+from gennape.spaces import FAMILY_SPACES
 
 CACHE_VERSION = 1
 SAVE_EVERY = 1000  # graphs built between two cache writes
 PROBES = 2  # cached specs re-traced on load to detect a changed frontend or search space
 DEFAULT_CACHE_DIR = PROJECT_ROOT / "data" / "cache"
-# Family name (data tables) -> search space name (gennape.spaces registry).
-FAMILY_SPACES: dict[str, str] = {"nb201": "nb201", "nb101": "nb101", "nb301": "darts"}
 
 
 @dataclass
