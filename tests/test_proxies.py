@@ -178,3 +178,35 @@ def test_proxy_batch_is_deterministic_and_normalised() -> None:
     assert torch.equal(x1, x2) and torch.equal(y1, y2) and not torch.equal(x1, x3)
     assert abs(float(x1.mean())) < 0.5 and 0.5 < float(x1.std()) < 1.5
     assert proxy_batch(batch_size=4, image_size=16)[0].shape == (4, 3, 16, 16)
+
+
+def _plain_convs(depth: int, pool: nn.Module, width: int = 8) -> nn.Module:
+    """``depth`` biased Conv+ReLU layers with no BatchNorm between them (BN folded into the
+    convs, as ``gennape.graph`` exports it), one last BN, a global pool and a classifier."""
+    layers: list[nn.Module] = [nn.Conv2d(3, width, 3, padding=1), nn.ReLU()]
+    for _ in range(depth - 1):
+        layers += [nn.Conv2d(width, width, 3, padding=1), nn.ReLU()]
+    return nn.Sequential(*layers, nn.BatchNorm2d(width), nn.ReLU(), pool, nn.Flatten(), nn.Linear(width, 4))
+
+
+def test_zen_without_batchnorm_is_finite() -> None:
+    # N(0, 1) weights grow activations ~sqrt(72) per layer: 30 layers overflow float32 (the last
+    # BN's running variance became inf and zen returned -inf + inf = nan); float64 holds them.
+    r = run_proxy("zen", lambda: _plain_convs(30, nn.AdaptiveAvgPool2d(1)), *tiny_batch(size=4), seed=0)
+    assert r.ok, r.reason
+
+
+def test_zen_overflow_is_missing_with_reason() -> None:
+    r = run_proxy("zen", lambda: _plain_convs(400, nn.AdaptiveAvgPool2d(1)), *tiny_batch(size=4), seed=0)
+    assert r.value is None and "inf" in r.reason
+
+
+def test_zen_reads_features_before_graph_global_pool() -> None:
+    # ``to_torch`` networks pool with gennape.graph's GlobalAvgPool: zen must read the map
+    # entering it, as it does for nn.AdaptiveAvgPool2d, not fall back to the classifier's input.
+    from gennape.graph.modules import GlobalAvgPool
+
+    batch = tiny_batch()
+    ours = run_proxy("zen", lambda: _plain_convs(3, GlobalAvgPool()), *batch, seed=0)
+    torch_pool = run_proxy("zen", lambda: _plain_convs(3, nn.AdaptiveAvgPool2d(1)), *batch, seed=0)
+    assert ours.ok and ours.value == pytest.approx(torch_pool.value, rel=1e-12)

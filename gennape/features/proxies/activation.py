@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import nn
 
 from gennape.features.proxies.layers import last_input_of
 from gennape.features.proxies.registry import register_proxy
+from gennape.graph.modules import GlobalAvgPool
 
 _NORM2D = (nn.BatchNorm2d,)
+# Global average pools: torch's, and the one ``gennape.graph.to_torch`` builds.
+_GLOBAL_POOLS = (nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool1d, GlobalAvgPool)
 
 
 @register_proxy("nwot")
@@ -56,7 +61,7 @@ def _gaussian_init(model: nn.Module) -> None:
 
 
 def _pre_pool_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    feats = last_input_of(model, x, (nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool1d))
+    feats = last_input_of(model, x, _GLOBAL_POOLS)
     if feats is None:  # no global pooling module: fall back to the classifier's input
         feats = last_input_of(model, x, (nn.Linear,))
     if feats is None:
@@ -69,21 +74,36 @@ def zen(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, mixup_gam
     """Zen-score: log E_n ||f(x) - f(x + gamma*e)||_1 + sum_BN log sqrt(mean running_var).
 
     f is the feature map entering the global average pool (found by a forward hook on the last
-    ``AdaptiveAvgPool``; the last Linear's input if there is none), x and e are Gaussian noise
-    shaped like ``inputs`` (the images themselves are not used), the network is re-initialised
-    from N(0, 1) and runs in train mode, so each BatchNorm's running variance is updated by the
-    two forward passes before it is read (NASLib's order). ``model`` is modified in place.
+    ``AdaptiveAvgPool`` or ``gennape.graph`` ``GlobalAvgPool``; the last Linear's input if there
+    is none), x and e are Gaussian noise shaped like ``inputs`` (the images themselves are not
+    used), the network is re-initialised from N(0, 1) and runs in train mode, so each
+    BatchNorm's running variance is updated by the two forward passes before it is read
+    (NASLib's order). ``model`` is modified in place.
+
+    The passes run in float64: without a BatchNorm after each conv (e.g. BN folded into the
+    conv, as in graphs from ``gennape.graph``) N(0, 1) weights grow activations by about
+    sqrt(fan_in) per layer, which overflows float32 in an NB-201-deep net. Features that still
+    overflow give ``+inf`` (recorded as missing by the runner), never ``-inf + inf = nan``.
     """
     model.train()
     with torch.no_grad():
         _gaussian_init(model)
         x = torch.randn(inputs.shape, dtype=inputs.dtype)
         e = torch.randn(inputs.shape, dtype=inputs.dtype)
-        out = _pre_pool_features(model, x)
-        mixed = _pre_pool_features(model, x + mixup_gamma * e)
+        model.double()
+        out = _pre_pool_features(model, x.double())
+        mixed = _pre_pool_features(model, (x + mixup_gamma * e).double())
+        if not (torch.isfinite(out).all() and torch.isfinite(mixed).all()):
+            return float("inf")
         diff = (out - mixed).abs().reshape(out.shape[0], -1).sum(dim=1).mean()
-        log_bn = torch.zeros((), dtype=torch.float64)
-        for m in model.modules():
-            if isinstance(m, _NORM2D) and m.running_var is not None:
-                log_bn = log_bn + torch.log(torch.sqrt(m.running_var.mean())).to(torch.float64)
-        return float(torch.log(diff).to(torch.float64) + log_bn)
+        log_bn = _log_bn_scale(model)
+        return log_bn if math.isinf(log_bn) else float(torch.log(diff)) + log_bn
+
+
+def _log_bn_scale(model: nn.Module) -> float:
+    """Sum over BatchNorm2d layers of log sqrt(mean running variance) (+inf if one overflowed)."""
+    total = torch.zeros((), dtype=torch.float64)
+    for m in model.modules():
+        if isinstance(m, _NORM2D) and m.running_var is not None:
+            total = total + 0.5 * torch.log(m.running_var.to(torch.float64).mean())
+    return float(total)
