@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -80,30 +81,35 @@ def zen(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, mixup_gam
     BatchNorm's running variance is updated by the two forward passes before it is read
     (NASLib's order). ``model`` is modified in place.
 
-    The passes run in float64: without a BatchNorm after each conv (e.g. BN folded into the
-    conv, as in graphs from ``gennape.graph``) N(0, 1) weights grow activations by about
-    sqrt(fan_in) per layer, which overflows float32 in an NB-201-deep net. Features that still
-    overflow give ``+inf`` (recorded as missing by the runner), never ``-inf + inf = nan``.
+    Without a BatchNorm after each conv (e.g. BN folded into the conv, as in graphs from
+    ``gennape.graph``) N(0, 1) weights grow activations by about sqrt(fan_in) per layer and
+    overflow float32 in an NB-201-deep net; the score is then recomputed in float64 from the
+    same weights and noise. A float64 overflow gives ``+inf`` (missing, with a reason).
     """
     model.train()
     with torch.no_grad():
         _gaussian_init(model)
         x = torch.randn(inputs.shape, dtype=inputs.dtype)
         e = torch.randn(inputs.shape, dtype=inputs.dtype)
-        model.double()
-        out = _pre_pool_features(model, x.double())
-        mixed = _pre_pool_features(model, (x + mixup_gamma * e).double())
-        if not (torch.isfinite(out).all() and torch.isfinite(mixed).all()):
-            return float("inf")
-        diff = (out - mixed).abs().reshape(out.shape[0], -1).sum(dim=1).mean()
-        log_bn = _log_bn_scale(model)
-        return log_bn if math.isinf(log_bn) else float(torch.log(diff)) + log_bn
+        state = copy.deepcopy(model.state_dict())
+        score = _zen_score(model, x, e, mixup_gamma)
+        if not math.isfinite(score):
+            model.load_state_dict(state)
+            score = _zen_score(model.double(), x.double(), e.double(), mixup_gamma)
+        return score
 
 
-def _log_bn_scale(model: nn.Module) -> float:
-    """Sum over BatchNorm2d layers of log sqrt(mean running variance) (+inf if one overflowed)."""
-    total = torch.zeros((), dtype=torch.float64)
+def _zen_score(model: nn.Module, x: torch.Tensor, e: torch.Tensor, mixup_gamma: float) -> float:
+    """One zen evaluation in ``x``'s dtype; ``+inf`` when the features or a BN variance overflow."""
+    out = _pre_pool_features(model, x)
+    mixed = _pre_pool_features(model, x + mixup_gamma * e)
+    if not (torch.isfinite(out).all() and torch.isfinite(mixed).all()):
+        return math.inf
+    diff = (out - mixed).abs().reshape(out.shape[0], -1).sum(dim=1).mean()
+    log_bn = torch.zeros((), dtype=torch.float64)
     for m in model.modules():
         if isinstance(m, _NORM2D) and m.running_var is not None:
-            total = total + 0.5 * torch.log(m.running_var.to(torch.float64).mean())
-    return float(total)
+            log_bn = log_bn + torch.log(torch.sqrt(m.running_var.mean())).to(torch.float64)
+    if torch.isinf(log_bn):
+        return float(log_bn)
+    return float(torch.log(diff).to(torch.float64) + log_bn)
