@@ -27,7 +27,8 @@ from gennape.model.predictor import GennapeNet, build_net
 
 FORMAT = "gennape-predictor"
 FORMAT_VERSION = 1
-_BUILD_KEYS = ("hidden", "num_layers", "layer", "pool", "dropout", "bidirectional", "residual", "heads",
+_BUILD_KEYS = ("hidden", "num_layers", "layer", "pool", "dropout", "bidirectional", "residual", "relative_shapes",
+               "heads",
                "fuzzifier", "head_hidden", "head_layers", "head_dropout", "aux_dim", "divide_by_flops",
                "standardize")
 

@@ -12,6 +12,9 @@ import torch
 from torch import Tensor, nn
 from torch_geometric import nn as gnn
 from torch_geometric.data import Batch, Data
+from torch_geometric.utils import scatter
+
+from gennape.graph.encoding import FEATURE_NAMES
 
 LayerFactory = Callable[[int, int], nn.Module]
 
@@ -75,6 +78,28 @@ class FeatureNorm(nn.Module):
         return (feat - self.mean) / self.std
 
 
+# Node-feature columns that carry absolute sizes (log2 scale): channels, then spatial positions and
+# tokens. ``relative_shapes`` makes them relative to the graph's own largest value.
+_CHANNEL_COLS = tuple(FEATURE_NAMES.index(c) for c in ("log_c_in", "log_c_out"))
+_SPATIAL_COLS = tuple(FEATURE_NAMES.index(c) for c in ("log_hw_in", "log_hw_out"))
+_TOKEN_COLS = (FEATURE_NAMES.index("log_tokens_out"),)
+
+
+def relative_shapes(feat: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
+    """Node features with sizes made scale-free: log channels minus the graph's largest, log
+    spatial size minus the graph's largest (its input resolution), log tokens likewise.
+
+    A network and its 4x wider or 2x higher-resolution twin then get the same node features; what
+    compute adds to accuracy is left to the FLOPs target transform, and families of other widths
+    and resolutions than the training family are no longer out of range.
+    """
+    out = feat.clone()
+    for cols in (_CHANNEL_COLS, _SPATIAL_COLS, _TOKEN_COLS):
+        top = scatter(feat[:, list(cols)].amax(1), batch, dim=0, dim_size=num_graphs, reduce="max")
+        out[:, list(cols)] = feat[:, list(cols)] - top[batch, None]
+    return out
+
+
 class GraphEncoder(nn.Module):
     """Embeds a batch of encoded ComputeGraphs into ``[num_graphs, hidden]``.
 
@@ -89,16 +114,18 @@ class GraphEncoder(nn.Module):
         bidirectional: pass messages along reversed edges too (else information flows only
             from inputs to outputs, and early nodes never see what follows them).
         residual: add each layer's input to its output.
+        relative: make size features scale-free per graph first (:func:`relative_shapes`).
     """
 
     def __init__(self, num_ops: int, num_features: int, hidden: int = 64, num_layers: int = 4,
                  layer: str = "graphconv", pool: str = "mean", dropout: float = 0.1,
-                 bidirectional: bool = True, residual: bool = True) -> None:
+                 bidirectional: bool = True, residual: bool = True, relative: bool = False) -> None:
         super().__init__()
         if pool not in _POOLS:
             raise KeyError(f"unknown pooling {pool!r}; known: {', '.join(_POOLS)}")
         self.num_ops, self.num_features, self.hidden = num_ops, num_features, hidden
         self.bidirectional, self.residual, self.pool_name = bidirectional, residual, pool
+        self.relative = relative
         self.feat_norm = FeatureNorm(num_features)
         self.op_embed = nn.Embedding(num_ops, hidden)
         self.feat_proj = nn.Linear(num_features, hidden)
@@ -111,6 +138,13 @@ class GraphEncoder(nn.Module):
     def out_dim(self) -> int:
         return self.hidden
 
+    def node_features(self, data: Data | Batch) -> Tensor:
+        """``data.feat``, made scale-free per graph if ``relative`` (before normalisation)."""
+        if not self.relative:
+            return data.feat
+        return relative_shapes(data.feat, _batch_index(data, data.feat.shape[0]), int(data.num_graphs)
+                               if hasattr(data, "num_graphs") else 1)
+
     def node_states(self, data: Data | Batch) -> Tensor:
         """Node states ``[total_nodes, hidden]`` after the message passing stack."""
         if data.op.numel() and int(data.op.max()) >= self.num_ops:
@@ -119,7 +153,7 @@ class GraphEncoder(nn.Module):
         edge_index = data.edge_index
         if self.bidirectional:
             edge_index = torch.cat([edge_index, edge_index.flip(0)], dim=1)
-        h = self.op_embed(data.op) + self.feat_proj(self.feat_norm(data.feat))
+        h = self.op_embed(data.op) + self.feat_proj(self.feat_norm(self.node_features(data)))
         for conv, norm in zip(self.convs, self.norms):
             out = self.dropout(torch.relu(norm(conv(h, edge_index))))
             h = h + out if self.residual else out
@@ -128,6 +162,10 @@ class GraphEncoder(nn.Module):
     def forward(self, data: Data | Batch) -> Tensor:
         """Graph embeddings ``[num_graphs, hidden]``."""
         h = self.node_states(data)
-        batch = data.batch if getattr(data, "batch", None) is not None else \
-            torch.zeros(h.shape[0], dtype=torch.long, device=h.device)
-        return _POOLS[self.pool_name](h, batch)
+        return _POOLS[self.pool_name](h, _batch_index(data, h.shape[0]))
+
+
+def _batch_index(data: Data | Batch, num_nodes: int) -> Tensor:
+    """Graph index of every node (all zeros for a single ``Data``)."""
+    batch = getattr(data, "batch", None)
+    return batch if batch is not None else torch.zeros(num_nodes, dtype=torch.long, device=data.op.device)

@@ -158,7 +158,7 @@ def head_spread(net: GennapeNet, out: dict[str, torch.Tensor], acc: torch.Tensor
 
 def fit_normalisers(net: GennapeNet, train: Sequence[Data]) -> None:
     """Node-feature, target-transform and auxiliary-feature statistics from the training graphs."""
-    net.encoder.feat_norm.fit(torch.cat([d.feat for d in train]))
+    net.encoder.feat_norm.fit(torch.cat([net.encoder.node_features(b) for b in loader(train, 1024)]))
     net.transform.fit(torch.cat([d.y for d in train]), torch.cat([d.flops for d in train]))
     if net.heads.aux_dim and all(hasattr(d, "aux") for d in train):
         net.heads.fit_aux(torch.cat([d.aux for d in train]), torch.cat([d.aux_mask for d in train]))

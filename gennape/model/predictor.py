@@ -63,6 +63,7 @@ class GennapeNet(nn.Module):
 
 def build_net(hidden: int = 64, num_layers: int = 4, layer: str = "graphconv", pool: str = "mean",
               dropout: float = 0.1, bidirectional: bool = True, residual: bool = True,
+              relative_shapes: bool = False,
               heads: int = 1, fuzzifier: float = 2.0, head_hidden: int = 64,
               head_layers: int = 2, head_dropout: float = 0.0, aux_dim: int = 0,
               divide_by_flops: bool = True, standardize: bool = True, seed: int = 0) -> GennapeNet:
@@ -70,6 +71,7 @@ def build_net(hidden: int = 64, num_layers: int = 4, layer: str = "graphconv", p
 
     Args:
         hidden, num_layers, layer, pool, dropout, bidirectional, residual: see GraphEncoder.
+        relative_shapes: scale-free size features (GraphEncoder ``relative``).
         heads: K; 1 disables fuzzy clustering.
         fuzzifier: FCM exponent m.
         head_hidden, head_layers, head_dropout: see MLPHead.
@@ -79,7 +81,7 @@ def build_net(hidden: int = 64, num_layers: int = 4, layer: str = "graphconv", p
     """
     torch.manual_seed(seed)
     enc = GraphEncoder(len(list_ops()), NUM_FEATURES, hidden, num_layers, layer, pool, dropout,
-                       bidirectional, residual)
+                       bidirectional, residual, relative_shapes)
     return GennapeNet(enc, FuzzyCMeans(heads, enc.out_dim, fuzzifier, seed=seed),
                       FuzzyHeads(enc.out_dim, heads, aux_dim, head_hidden, head_layers, head_dropout),
                       TargetTransform(divide_by_flops, standardize))
