@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from gennape.model import pipeline as P
@@ -81,3 +82,21 @@ def test_fit_resumes_a_killed_run_without_redoing_finished_stages(tmp_path, monk
     P.fit(again, graphs[:60], graphs[60:], pre, reg, QUIET, root_dir=tmp_path, seed=0, resume=True)
     for a, b in zip(again.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_fine_tuning_can_drop_the_flops_division_for_the_new_family(tmp_path):
+    from gennape.model.checkpoint import load_checkpoint, save_checkpoint
+
+    graphs = synthetic_graphs(60, seed=4)
+    net = build_net(hidden=16, num_layers=1, heads=2, divide_by_flops=True, seed=0)
+    P.fit(net, graphs[:40], None, P.PretrainConfig(enabled=False), P.RegressConfig(epochs=2, batch_size=20), QUIET)
+    cfg = P.FinetuneConfig(samples=20, epochs=2, seeds=1, divide_by_flops=False)
+    tuned = P.fine_tune(net, graphs[40:], cfg, QUIET)
+    assert net.transform.divide_by_flops and not tuned.transform.divide_by_flops
+    y = torch.cat([g.y for g in graphs[40:]])
+    assert float(tuned.transform.mean) == pytest.approx(float(y.mean()), rel=1e-5)  # refitted on raw accuracy
+    save_checkpoint(tmp_path / "t.ckpt", tuned, {"hidden": 16, "num_layers": 1, "heads": 2, "divide_by_flops": True})
+    loaded = load_checkpoint(tmp_path / "t.ckpt").net
+    np.testing.assert_allclose(P.predict(loaded, graphs[40:]), P.predict(tuned, graphs[40:]), rtol=1e-5)
+    with pytest.raises(ValueError, match="refit_transform"):
+        P.fine_tune(net, graphs[40:], P.FinetuneConfig(divide_by_flops=False, refit_transform=False), QUIET)

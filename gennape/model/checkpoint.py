@@ -77,6 +77,7 @@ def save_checkpoint(path: str | os.PathLike, net: GennapeNet, model_config: dict
         meta: plain-data metadata (numbers, strings, lists, dicts).
     """
     kwargs = build_kwargs(model_config)
+    kwargs["divide_by_flops"] = bool(net.transform.divide_by_flops)  # fine-tuning may have switched it
     aux = list(aux_features or [])
     if len(aux) != int(kwargs.get("aux_dim", 0)):
         raise ValueError(f"{len(aux)} auxiliary feature names for aux_dim={kwargs.get('aux_dim', 0)}")

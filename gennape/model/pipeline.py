@@ -76,6 +76,7 @@ class FinetuneConfig:
     encoder_lr_scale: float = 1.0
     weight_decay: float = 1e-4
     refit_transform: bool = True
+    divide_by_flops: bool | None = None
 
 
 class EpochTimer(Callback):
@@ -291,10 +292,15 @@ def fine_tune(net: GennapeNet, graphs: Sequence[Data], cfg: FinetuneConfig,
     """A copy of ``net`` fine-tuned on ``graphs`` (centroids stay frozen, no validation split).
 
     With ``cfg.refit_transform`` the z-score statistics are refitted on ``graphs``: a new family
-    has its own accuracy range, which a few labels estimate well enough.
+    has its own accuracy range, which a few labels estimate well enough. ``cfg.divide_by_flops``
+    (if not None) switches the FLOPs division of the target for the new family before that refit.
     """
     L.seed_everything(seed, workers=True, verbose=False)
     tuned = copy.deepcopy(net)
+    if cfg.divide_by_flops is not None:
+        if not cfg.refit_transform:
+            raise ValueError("fine-tuning divide_by_flops needs refit_transform (new target statistics)")
+        tuned.transform.divide_by_flops = cfg.divide_by_flops
     if cfg.refit_transform:
         tuned.transform.fit(torch.cat([d.y for d in graphs]), torch.cat([d.flops for d in graphs]))
     rc = RegressConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
