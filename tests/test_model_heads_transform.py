@@ -25,6 +25,20 @@ def test_gennape_transform_value():
         TargetTransform()(torch.tensor([1.0]), torch.tensor([1.0]))
 
 
+@pytest.mark.parametrize("scale", [1.0, 0.01])
+def test_inverse_never_passes_the_ceiling_and_keeps_the_order(scale):
+    """A network with far more compute than the training ones would extrapolate past 100 %."""
+    acc = torch.tensor([88.0, 91.0, 94.0]) * scale
+    t = TargetTransform(True, True).fit(acc, torch.tensor([1e8, 2e8, 3e8]))
+    flops = torch.tensor([1e8, 2e8, 3e8, 8e9, 8e10, 8e11])
+    z = torch.tensor([0.0, 0.5, 1.0, 1.0, 1.0, 1.0])
+    out = t.inverse(z, flops)
+    assert float(out.max()) < 100.0 * scale and float(out[3]) > 94.0 * scale
+    assert bool((out[1:] > out[:-1]).all())  # strictly increasing, like the raw values
+    raw = (z * t.std + t.mean) * flops_divisor(flops)
+    torch.testing.assert_close(out[raw <= 94.0 * scale], raw[raw <= 94.0 * scale])
+
+
 def test_heads_mix_by_membership_and_need_no_aux():
     torch.manual_seed(0)
     heads = FuzzyHeads(8, num_heads=3)

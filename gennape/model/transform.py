@@ -31,6 +31,9 @@ class TargetTransform(nn.Module):
         self.register_buffer("mean", torch.tensor(0.0))
         self.register_buffer("std", torch.tensor(1.0))
         self.register_buffer("fitted", torch.tensor(not standardize))
+        # Highest training accuracy and the scale's ceiling (100 for %, 1 for fractions): see bound().
+        self.register_buffer("acc_max", torch.tensor(float("inf")))
+        self.register_buffer("ceiling", torch.tensor(float("inf")))
 
     def _scaled(self, acc: Tensor, flops: Tensor) -> Tensor:
         return acc / flops_divisor(flops) if self.divide_by_flops else acc
@@ -49,8 +52,23 @@ class TargetTransform(nn.Module):
             t = self._scaled(acc.float(), flops)
             self.mean.fill_(t.mean())
             self.std.fill_(t.std().clamp_min(1e-8))
+        top = float(acc.max())
+        self.acc_max.fill_(top)
+        self.ceiling.fill_(100.0 if top > 1.0 else 1.0)
         self.fitted.fill_(True)
         return self
+
+    def bound(self, acc: Tensor) -> Tensor:
+        """Keep predictions below the accuracy ceiling without changing their order.
+
+        Dividing by FLOPs and multiplying back extrapolates: a network with far more compute than
+        any training network would get more than 100 %. Above the highest training accuracy, values
+        are squashed into (acc_max, ceiling) by ``room * over / (over + room)`` (slope 1 at acc_max, strictly
+        increasing, never reaching the ceiling); below it they are unchanged.
+        """
+        room = (self.ceiling - self.acc_max).clamp_min(1e-6)
+        over = (acc - self.acc_max).clamp_min(0.0)
+        return torch.where(acc > self.acc_max, self.acc_max + room * over / (over + room), acc)
 
     def forward(self, acc: Tensor, flops: Tensor) -> Tensor:
         """Training target of accuracies ``acc`` of graphs with ``flops``."""
@@ -63,7 +81,7 @@ class TargetTransform(nn.Module):
         if not bool(self.fitted):
             raise RuntimeError("TargetTransform used before fit()")
         t = target * self.std + self.mean
-        return t * flops_divisor(flops) if self.divide_by_flops else t
+        return self.bound(t * flops_divisor(flops) if self.divide_by_flops else t)
 
     def extra_repr(self) -> str:
         return f"divide_by_flops={self.divide_by_flops}, standardize={self.standardize}"
