@@ -72,3 +72,20 @@ def test_train_writes_tables_and_compare_reads_them(tmp_path, monkeypatch, capsy
     out = capsys.readouterr().out
     assert "| nb101 | zero-shot | gennape |" in out
     assert compare.main([str(tmp_path / "missing")]) == 1
+
+
+def test_wandb_logger_runs_offline_and_keeps_tables_and_plots(tmp_path, monkeypatch):
+    """logger=wandb writes an offline run (config, metrics, results table, plots); no network."""
+    monkeypatch.setattr(train_mod, "load_graphs", _fake_load_graphs)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    run_dir = tmp_path / "run"
+    train_mod.train(_cfg(run_dir, "logger=wandb", "eval.fine_tune.seeds=0"))
+    runs = list((run_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    files = {p.name for p in runs[0].rglob("*")}
+    assert any(f.endswith(".wandb") for f in files)  # the event log `wandb sync` uploads (config, metrics)
+    assert any(f.startswith("results_") and f.endswith(".table.json") for f in files)
+    assert any(f.startswith("embedding") and f.endswith(".png") for f in files)
+    assert any(f.startswith("pred_vs_true_nb101") for f in files)
