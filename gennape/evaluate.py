@@ -21,32 +21,13 @@ from gennape.model.dataset import Family
 from gennape.model.metrics import RANKING_METRICS, list_metrics, score
 from gennape.model.pipeline import FinetuneConfig, fine_tune, predict
 from gennape.model.predictor import GennapeNet
+from gennape.registry import Registry
 
 Baseline = Callable[[Sequence[Data]], np.ndarray]
-_BASELINES: dict[str, Baseline] = {}
-
-
-def register_baseline(name: str) -> Callable[[Baseline], Baseline]:
-    """Decorator adding a score-only baseline ``fn(graphs) -> scores`` (higher = better)."""
-
-    def deco(fn: Baseline) -> Baseline:
-        if name in _BASELINES:
-            raise ValueError(f"baseline {name!r} is already registered")
-        _BASELINES[name] = fn
-        return fn
-
-    return deco
-
-
-def get_baseline(name: str) -> Baseline:
-    try:
-        return _BASELINES[name]
-    except KeyError:
-        raise KeyError(f"unknown baseline {name!r}; registered: {', '.join(_BASELINES)}") from None
-
-
-def list_baselines() -> list[str]:
-    return list(_BASELINES)
+_BASELINES: Registry[Baseline] = Registry("baseline")
+register_baseline = _BASELINES.register  # decorator adding ``fn(graphs) -> scores`` (higher = better)
+get_baseline = _BASELINES.get
+list_baselines = _BASELINES.names
 
 
 register_baseline("flops")(lambda graphs: np.array([float(d.flops) for d in graphs]))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable
 from torch import nn
 
 from gennape.graph import modules as M
+from gennape.registry import Registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from gennape.graph.ir import Node
@@ -43,28 +44,16 @@ class OpSpec:
     ordered: bool = False
 
 
-_OPS: dict[str, OpSpec] = {}
+_OPS: Registry[OpSpec] = Registry("op")
 
 
 def register_op(spec: OpSpec) -> OpSpec:
     """Add an op to the vocabulary (its name must be new)."""
-    if spec.name in _OPS:
-        raise ValueError(f"op {spec.name!r} is already registered")
-    _OPS[spec.name] = spec
-    return spec
+    return _OPS.add(spec.name, spec)
 
 
-def get_op(name: str) -> OpSpec:
-    """The registered op ``name``; KeyError lists the vocabulary."""
-    try:
-        return _OPS[name]
-    except KeyError:
-        raise KeyError(f"unknown op {name!r}; vocabulary: {', '.join(_OPS)}") from None
-
-
-def list_ops() -> list[str]:
-    """All op names, in registration order (the order defines the one-hot encoding)."""
-    return list(_OPS)
+get_op = _OPS.get  # the registered op ``name``; KeyError lists the vocabulary
+list_ops = _OPS.names  # all op names in registration order (the order defines the op indices)
 
 
 # --- parameter and FLOP formulas -------------------------------------------------------------

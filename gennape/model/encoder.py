@@ -15,36 +15,19 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.utils import scatter
 
 from gennape.graph.encoding import FEATURE_NAMES
+from gennape.registry import Registry
 
 LayerFactory = Callable[[int, int], nn.Module]
 
-_LAYERS: dict[str, LayerFactory] = {}
+_LAYERS: Registry[LayerFactory] = Registry("GNN layer")
 _POOLS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "mean": gnn.global_mean_pool, "sum": gnn.global_add_pool, "max": gnn.global_max_pool,
 }
 
 
-def register_layer(name: str) -> Callable[[LayerFactory], LayerFactory]:
-    """Decorator adding ``factory(in_dim, out_dim) -> layer(x, edge_index)`` to the registry."""
-
-    def deco(factory: LayerFactory) -> LayerFactory:
-        if name in _LAYERS:
-            raise ValueError(f"GNN layer {name!r} is already registered")
-        _LAYERS[name] = factory
-        return factory
-
-    return deco
-
-
-def get_layer(name: str) -> LayerFactory:
-    try:
-        return _LAYERS[name]
-    except KeyError:
-        raise KeyError(f"unknown GNN layer {name!r}; registered: {', '.join(_LAYERS)}") from None
-
-
-def list_layers() -> list[str]:
-    return list(_LAYERS)
+register_layer = _LAYERS.register  # decorator adding ``factory(in_dim, out_dim) -> layer(x, edge_index)``
+get_layer = _LAYERS.get
+list_layers = _LAYERS.names
 
 
 register_layer("graphconv")(lambda i, o: gnn.GraphConv(i, o, aggr="mean"))

@@ -14,33 +14,15 @@ from collections.abc import Callable
 import numpy as np
 from scipy import stats
 
+from gennape.registry import Registry
+
 ArrayLike = np.ndarray | list[float]
 Metric = Callable[[np.ndarray, np.ndarray], float]
 
-_METRICS: dict[str, Metric] = {}
-
-
-def register_metric(name: str) -> Callable[[Metric], Metric]:
-    """Decorator adding ``fn(y_true, y_pred) -> float`` to the metric registry."""
-
-    def deco(fn: Metric) -> Metric:
-        if name in _METRICS:
-            raise ValueError(f"metric {name!r} is already registered")
-        _METRICS[name] = fn
-        return fn
-
-    return deco
-
-
-def get_metric(name: str) -> Metric:
-    try:
-        return _METRICS[name]
-    except KeyError:
-        raise KeyError(f"unknown metric {name!r}; registered: {', '.join(_METRICS)}") from None
-
-
-def list_metrics() -> list[str]:
-    return list(_METRICS)
+_METRICS: Registry[Metric] = Registry("metric")
+register_metric = _METRICS.register  # decorator adding ``fn(y_true, y_pred) -> float``
+get_metric = _METRICS.get
+list_metrics = _METRICS.names
 
 
 def _check(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[np.ndarray, np.ndarray]:

@@ -13,7 +13,9 @@ from typing import Any, ClassVar, TypeVar
 
 import torch
 
-_SPACES: dict[str, type[SearchSpace]] = {}
+from gennape.registry import Registry
+
+_SPACES: Registry[type[SearchSpace]] = Registry("search space", sort=True)
 
 S = TypeVar("S", bound="type[SearchSpace]")
 
@@ -74,12 +76,10 @@ def register_space(name: str) -> Callable[[S], S]:
     """
 
     def deco(cls: S) -> S:
-        if name in _SPACES and _SPACES[name] is not cls:
-            raise ValueError(f"search space {name!r} is already registered ({_SPACES[name]})")
         if not (isinstance(cls, type) and issubclass(cls, SearchSpace)):
             raise TypeError(f"register_space({name!r}) expects a SearchSpace subclass, got {cls}")
+        _SPACES.add(name, cls)
         cls.name = name
-        _SPACES[name] = cls
         return cls
 
     return deco
@@ -91,13 +91,9 @@ def get_space(name: str) -> SearchSpace:
     Args:
         name: a registered name (see :func:`list_spaces`).
     """
-    try:
-        cls = _SPACES[name]
-    except KeyError:
-        raise KeyError(f"unknown search space {name!r}; registered: {list_spaces()}") from None
-    return cls()
+    return _SPACES.get(name)()
 
 
 def list_spaces() -> list[str]:
     """Names of all registered search spaces, sorted."""
-    return sorted(_SPACES)
+    return _SPACES.names()

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from gennape.registry import Registry
+
 T = TypeVar("T")
 Task = Callable[[Any, Any], Any]
 
@@ -44,32 +46,10 @@ class Executor(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
-_EXECUTORS: dict[str, Callable[..., Executor]] = {}
-
-
-def register_executor(name: str) -> Callable[[type], type]:
-    """Class decorator registering an executor under ``name``."""
-
-    def deco(cls: type) -> type:
-        if name in _EXECUTORS and _EXECUTORS[name] is not cls:
-            raise ValueError(f"executor {name!r} is already registered ({_EXECUTORS[name]})")
-        _EXECUTORS[name] = cls
-        return cls
-
-    return deco
-
-
-def get_executor(name: str) -> Callable[..., Executor]:
-    """The executor class registered as ``name``."""
-    try:
-        return _EXECUTORS[name]
-    except KeyError:
-        raise KeyError(f"unknown executor {name!r}; registered: {list_executors()}") from None
-
-
-def list_executors() -> list[str]:
-    """Names of the registered executors, sorted."""
-    return sorted(_EXECUTORS)
+_EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor", sort=True)
+register_executor = _EXECUTORS.register  # class decorator registering an executor under ``name``
+get_executor = _EXECUTORS.get
+list_executors = _EXECUTORS.names
 
 
 def prepare_worker(imports: Sequence[str]) -> None:

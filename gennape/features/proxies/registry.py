@@ -17,6 +17,8 @@ from typing import Protocol
 import torch
 from torch import nn
 
+from gennape.registry import Registry
+
 
 class ProxyFn(Protocol):
     """Signature every registered proxy follows."""
@@ -24,40 +26,10 @@ class ProxyFn(Protocol):
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> float: ...
 
 
-_PROXIES: dict[str, ProxyFn] = {}
-
-
-def register_proxy(name: str) -> Callable[[ProxyFn], ProxyFn]:
-    """Decorator that registers a proxy function under ``name``.
-
-    Args:
-        name: the registry key (also the column name in feature tables); must be unique.
-    """
-
-    def deco(fn: ProxyFn) -> ProxyFn:
-        if name in _PROXIES and _PROXIES[name] is not fn:
-            raise ValueError(f"proxy {name!r} is already registered ({_PROXIES[name]})")
-        _PROXIES[name] = fn
-        return fn
-
-    return deco
-
-
-def get_proxy(name: str) -> ProxyFn:
-    """The proxy function registered as ``name``.
-
-    Args:
-        name: a registered name (see :func:`list_proxies`).
-    """
-    try:
-        return _PROXIES[name]
-    except KeyError:
-        raise KeyError(f"unknown proxy {name!r}; registered: {list_proxies()}") from None
-
-
-def list_proxies() -> list[str]:
-    """Names of all registered proxies, sorted."""
-    return sorted(_PROXIES)
+_PROXIES: Registry[ProxyFn] = Registry("proxy", sort=True)
+register_proxy = _PROXIES.register  # decorator; the name is also the feature table's column
+get_proxy = _PROXIES.get
+list_proxies = _PROXIES.names
 
 
 @dataclass(frozen=True)
