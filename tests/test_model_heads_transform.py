@@ -16,6 +16,20 @@ def test_transform_roundtrip(divide, standardize):
         assert z.mean().abs() < 1e-5 and (z.std() - 1).abs() < 1e-5
 
 
+def test_fitted_exponent_removes_only_the_compute_dependence_the_family_shows():
+    flops = torch.tensor([1e8, 1e9, 5e9, 2e10, 8e10])
+    d = flops_divisor(flops)
+    flat = TargetTransform(True, True, fit_exponent=True).fit(torch.full((5,), 90.0) + torch.arange(5) * 1e-3, flops)
+    assert float(flat.exponent) == pytest.approx(0.0, abs=1e-3)  # accuracy does not grow with compute
+    grows = TargetTransform(True, True, fit_exponent=True).fit(70.0 * d**0.5, flops)
+    assert float(grows.exponent) == pytest.approx(0.5, abs=1e-4)
+    assert float(grows.std) < 1e-3  # compute explained all of it: the targets are constant
+    acc = torch.tensor([70.0, 75.0, 80.0, 85.0, 86.0])
+    t = TargetTransform(True, True, fit_exponent=True).fit(acc, flops)
+    torch.testing.assert_close(t.inverse(t(acc, flops), flops), acc)
+    assert float(TargetTransform(True, True).fit(acc, flops).exponent) == 1.0  # GENNAPE: fixed
+
+
 def test_gennape_transform_value():
     # 9 GFLOPs: log10(10) + 1 = 2.
     assert flops_divisor(torch.tensor([9e9])).item() == pytest.approx(2.0)

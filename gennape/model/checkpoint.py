@@ -30,7 +30,7 @@ FORMAT_VERSION = 1
 _BUILD_KEYS = ("hidden", "num_layers", "layer", "pool", "dropout", "bidirectional", "residual", "relative_shapes",
                "heads",
                "fuzzifier", "head_hidden", "head_layers", "head_dropout", "aux_dim", "divide_by_flops",
-               "standardize")
+               "standardize", "fit_flops_exponent")
 
 
 class CheckpointError(ValueError):

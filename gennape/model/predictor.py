@@ -66,7 +66,8 @@ def build_net(hidden: int = 64, num_layers: int = 4, layer: str = "graphconv", p
               relative_shapes: bool = False,
               heads: int = 1, fuzzifier: float = 2.0, head_hidden: int = 64,
               head_layers: int = 2, head_dropout: float = 0.0, aux_dim: int = 0,
-              divide_by_flops: bool = True, standardize: bool = True, seed: int = 0) -> GennapeNet:
+              divide_by_flops: bool = True, standardize: bool = True, fit_flops_exponent: bool = False,
+              seed: int = 0) -> GennapeNet:
     """A fresh :class:`GennapeNet` for the current op vocabulary (flat arguments for configs).
 
     Args:
@@ -76,7 +77,7 @@ def build_net(hidden: int = 64, num_layers: int = 4, layer: str = "graphconv", p
         fuzzifier: FCM exponent m.
         head_hidden, head_layers, head_dropout: see MLPHead.
         aux_dim: auxiliary features per graph (0 = none).
-        divide_by_flops, standardize: see TargetTransform.
+        divide_by_flops, standardize, fit_flops_exponent: see TargetTransform.
         seed: seed of the weight initialisation and of FCM.
     """
     torch.manual_seed(seed)
@@ -84,7 +85,7 @@ def build_net(hidden: int = 64, num_layers: int = 4, layer: str = "graphconv", p
                        bidirectional, residual, relative_shapes)
     return GennapeNet(enc, FuzzyCMeans(heads, enc.out_dim, fuzzifier, seed=seed),
                       FuzzyHeads(enc.out_dim, heads, aux_dim, head_hidden, head_layers, head_dropout),
-                      TargetTransform(divide_by_flops, standardize))
+                      TargetTransform(divide_by_flops, standardize, fit_flops_exponent))
 
 
 def _cosine_adamw(module: L.LightningModule, groups: list[dict[str, Any]], weight_decay: float) -> Any:

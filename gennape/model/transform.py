@@ -23,11 +23,17 @@ class TargetTransform(nn.Module):
     Args:
         divide_by_flops: divide accuracy by ``log10(GFLOPs + 1) + 1`` (GENNAPE).
         standardize: z-score with the mean and std of the fitted training targets.
+        fit_exponent: divide by the divisor to a power ``a`` fitted on the training family so that
+            the target is uncorrelated with it (``a`` = slope of log accuracy on log divisor, in
+            [0, 1]): only the compute dependence the training family shows is removed. With
+            ``a = 1`` fixed (GENNAPE), a family whose accuracy barely grows with compute (NB-101)
+            gets targets that fall with compute, and the heads learn "more compute, lower target".
     """
 
-    def __init__(self, divide_by_flops: bool = True, standardize: bool = True) -> None:
+    def __init__(self, divide_by_flops: bool = True, standardize: bool = True, fit_exponent: bool = False) -> None:
         super().__init__()
-        self.divide_by_flops, self.standardize = divide_by_flops, standardize
+        self.divide_by_flops, self.standardize, self.fit_exponent = divide_by_flops, standardize, fit_exponent
+        self.register_buffer("exponent", torch.tensor(1.0))
         self.register_buffer("mean", torch.tensor(0.0))
         self.register_buffer("std", torch.tensor(1.0))
         self.register_buffer("fitted", torch.tensor(not standardize))
@@ -35,8 +41,11 @@ class TargetTransform(nn.Module):
         self.register_buffer("acc_max", torch.tensor(float("inf")))
         self.register_buffer("ceiling", torch.tensor(float("inf")))
 
+    def _divisor(self, flops: Tensor) -> Tensor:
+        return flops_divisor(flops) ** self.exponent
+
     def _scaled(self, acc: Tensor, flops: Tensor) -> Tensor:
-        return acc / flops_divisor(flops) if self.divide_by_flops else acc
+        return acc / self._divisor(flops) if self.divide_by_flops else acc
 
     @torch.no_grad()
     def fit(self, acc: Tensor, flops: Tensor) -> "TargetTransform":
@@ -46,6 +55,11 @@ class TargetTransform(nn.Module):
             acc: accuracies ``[N]``.
             flops: FLOPs ``[N]`` of the same graphs.
         """
+        if self.divide_by_flops and self.fit_exponent:
+            x, y = torch.log(flops_divisor(flops)), torch.log(acc.float().clamp_min(1e-6))
+            var = ((x - x.mean()) ** 2).mean()
+            slope = ((x - x.mean()) * (y - y.mean())).mean() / var if var > 1e-12 else torch.tensor(1.0)
+            self.exponent.fill_(float(slope.clamp(0.0, 1.0)))
         if self.standardize:
             if acc.numel() < 2:
                 raise ValueError(f"TargetTransform.fit needs >= 2 targets, got {acc.numel()}")
@@ -81,7 +95,8 @@ class TargetTransform(nn.Module):
         if not bool(self.fitted):
             raise RuntimeError("TargetTransform used before fit()")
         t = target * self.std + self.mean
-        return self.bound(t * flops_divisor(flops) if self.divide_by_flops else t)
+        return self.bound(t * self._divisor(flops) if self.divide_by_flops else t)
 
     def extra_repr(self) -> str:
-        return f"divide_by_flops={self.divide_by_flops}, standardize={self.standardize}"
+        return (f"divide_by_flops={self.divide_by_flops}, standardize={self.standardize}, "
+                f"fit_exponent={self.fit_exponent}")
