@@ -166,7 +166,10 @@ def test_uncertainty_is_the_membership_weighted_head_spread(ckpt_path, onnx_dir)
     assert res["uncertainty"] == pytest.approx(spread.numpy(), rel=1e-5)
 
 
-@pytest.mark.skipif(not DEFAULT_CHECKPOINT.is_file(), reason="no shipped checkpoint (gennape/checkpoints/default.ckpt)")
 def test_shipped_checkpoint_predicts(onnx_dir):
+    """predict.py works right after setup: the default checkpoint ships with the package."""
+    assert DEFAULT_CHECKPOINT.is_file(), "gennape/checkpoints/default.ckpt is missing (see command.txt beside it)"
+    ckpt = load_checkpoint(DEFAULT_CHECKPOINT)
+    assert ckpt.meta["family"] == "nb201" and ckpt.model["heads"] > 1
     preds = predict_files([onnx_dir / "small.onnx", onnx_dir / "deep.onnx"])
     assert all(p.error is None and 0 < p.predicted_accuracy < 100 for p in preds)
