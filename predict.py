@@ -6,8 +6,8 @@
 
 Folders are searched for ``*.onnx``. Files that fail are reported with the reason and never stop
 the others; the exit code is 1 if any failed. The uncertainty column is the spread of the fuzzy
-heads around the prediction (accuracy points): higher means the heads disagree, which goes with
-larger errors on families the predictor has not seen (see docs/results.md).
+heads around the prediction (accuracy points): higher means the heads disagree. How far that
+tracks the error on families the predictor has not seen is measured in docs/results.md (weakly).
 """
 
 from __future__ import annotations

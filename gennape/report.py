@@ -78,7 +78,8 @@ def collect(name: str, run_dir: Path) -> Path:
 
 
 def _timing(info: dict[str, Any]) -> str:
-    parts = [f"total {info.get('total_seconds', 0) / 60:.1f} min on this machine (2 CPU cores)",
+    parts = [f"total {info.get('total_seconds', 0) / 60:.1f} min wall time on 2 CPU cores (the shipped runs ran "
+             "side by side, so each alone is faster)",
              f"{info.get('train_size')} training / {info.get('val_size')} validation / "
              f"{info.get('test_size')} test architectures"]
     for key, v in info.items():
