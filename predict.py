@@ -72,11 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
                     help="predictor checkpoint (default: the one shipped with gennape)")
     ap.add_argument("--format", choices=sorted(FORMATS), default="table")
+    ap.add_argument("--no-features", action="store_true",
+                    help="skip the auxiliary features (proxies, NNGP) a checkpoint takes; they count as missing")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     try:
-        preds = predict_files(args.paths, args.checkpoint, timings)
+        preds = predict_files(args.paths, args.checkpoint, timings, features=not args.no_features)
     except CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     print(FORMATS[args.format](preds))
     failed = sum(p.error is not None for p in preds)
     print(f"{len(preds) - failed} ranked, {failed} failed in {time.perf_counter() - t0:.2f} s "
-          f"(graphs {timings['graphs']:.2f} s, prediction {timings['predict']:.2f} s)", file=sys.stderr)
+          f"(graphs {timings['graphs']:.2f} s, features and prediction {timings['predict']:.2f} s)", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -26,12 +26,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from gennape.evaluate import (aggregate_seeds, fine_tuned, markdown_tables, save_results, split_indices,
                               uncertainty_check, zero_shot)
+from gennape.model.auxiliary import attach_features
 from gennape.model.checkpoint import save_checkpoint
 from gennape.model.dataset import Family, load_graphs
 from gennape.model.pipeline import FinetuneConfig, PretrainConfig, RegressConfig, fit, predict
 from gennape.model.predictor import GennapeNet, build_net
 
-_STAGES = ("name", "pretrain", "regress")
+_STAGES = ("name", "pretrain", "regress", "aux_features")
 
 
 def model_configs(cfg: DictConfig) -> dict[str, dict[str, Any]]:
@@ -44,7 +45,18 @@ def model_configs(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     if cfg.eval.kgnn_baseline and cfg.get("baseline") is not None:
         base = OmegaConf.to_container(cfg.baseline, resolve=True)
         out[base["name"]] = base
+    for mc in out.values():
+        mc["aux_features"] = list(mc.get("aux_features") or [])
+        mc["aux_dim"] = len(mc["aux_features"])
     return out
+
+
+def aux_features(configs: dict[str, dict[str, Any]]) -> list[str]:
+    """The one feature list of the run's models that take features (empty if none does)."""
+    lists = {tuple(mc["aux_features"]) for mc in configs.values() if mc["aux_features"]}
+    if len(lists) > 1:
+        raise ValueError(f"models of one run must take the same auxiliary features, got {sorted(lists)}")
+    return list(lists.pop()) if lists else []
 
 
 def build_and_fit(mc: dict[str, Any], train: Family, val: Family, trainer_kwargs: dict[str, Any],
@@ -94,9 +106,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     d = cfg.data
     t0 = time.perf_counter()
     source = load_graphs(d.source, d.target, d.limit, d.split_seed, workers=d.workers)
+    features = aux_features(model_configs(cfg))
     tr, va, te = split_indices(len(source), d.val_fraction, d.test_fraction, d.split_seed)
     train_f, val_f, test_f = source.subset(tr), source.subset(va), source.subset(te)
     targets = [load_graphs(f, None, d.target_limit, d.split_seed, workers=d.workers) for f in d.targets]
+    for fam in (source, *targets) if features else ():
+        attach_features(fam.graphs, fam.name, features)
     info: dict[str, Any] = {"graph_load_seconds": time.perf_counter() - t0, "train_size": len(train_f),
                             "val_size": len(val_f), "test_size": len(test_f)}
     ft = FinetuneConfig(**cfg.eval.fine_tune)
@@ -107,8 +122,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             nets[name], info[f"{name}/seed{seed}"] = build_and_fit(
                 mc, train_f, val_f, trainer_kwargs, logger, out_dir / f"{name}_seed{seed}", seed, resume)
         if seed == cfg.seeds[0]:
-            ckpt = save_checkpoint(out_dir / "model.ckpt", nets[cfg.model.name], model_configs(cfg)[cfg.model.name],
-                                   meta={"family": source.name, "target": source.target, "seed": seed,
+            main_cfg = model_configs(cfg)[cfg.model.name]
+            ckpt = save_checkpoint(out_dir / "model.ckpt", nets[cfg.model.name], main_cfg,
+                                   aux_features=main_cfg["aux_features"], meta={"family": source.name, "target": source.target, "seed": seed,
                                          "train_size": len(train_f), "overrides": _overrides()})
             print(f"checkpoint: {ckpt}")
         rows = zero_shot(nets, test_f, cfg.eval.baselines, setting="in-family test") if len(test_f) else []

@@ -18,6 +18,7 @@ from typing import Any
 from torch_geometric.data import Data
 
 from gennape.graph import ComputeGraph, GraphError, from_onnx
+from gennape.model.auxiliary import compute_for_graphs, set_aux
 from gennape.model.checkpoint import Checkpoint, load_checkpoint
 from gennape.model.dataset import graph_to_record, record_to_data
 from gennape.model.pipeline import predict
@@ -77,9 +78,19 @@ def load_graph(path: Path) -> ComputeGraph:
         raise GraphError(str(path), f"{type(e).__name__}: {_one_line(e)}") from None
 
 
-def predict_graphs(ckpt: Checkpoint, graphs: Sequence[ComputeGraph]) -> dict[str, Any]:
-    """Accuracy, uncertainty, FLOPs and params of ComputeGraphs (numpy arrays, input order)."""
+def predict_graphs(ckpt: Checkpoint, graphs: Sequence[ComputeGraph], features: bool = True) -> dict[str, Any]:
+    """Accuracy, uncertainty, FLOPs and params of ComputeGraphs (numpy arrays, input order).
+
+    Args:
+        ckpt: the predictor.
+        graphs: the graphs.
+        features: compute the auxiliary features the checkpoint's heads take (False: treat them
+            as missing, which the heads were trained to handle).
+    """
     datas: list[Data] = [record_to_data(graph_to_record(cg)) for cg in graphs]
+    if ckpt.aux_features and features:
+        for d, row in zip(datas, compute_for_graphs(graphs, ckpt.aux_features)):
+            set_aux(d, row)
     res = predict(ckpt.net, datas, details=True)
     return {"accuracy": res["accuracy"], "uncertainty": res["uncertainty"],
             "flops": [float(cg.flops) for cg in graphs], "params": [float(cg.params) for cg in graphs]}
@@ -94,13 +105,15 @@ def rank(preds: list[Prediction]) -> list[Prediction]:
 
 
 def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathLike | Checkpoint | None = None,
-                  timings: dict[str, float] | None = None) -> list[Prediction]:
+                  timings: dict[str, float] | None = None, features: bool = True) -> list[Prediction]:
     """Predict and rank ONNX files (folders are searched for ``*.onnx``).
 
     Args:
         paths: files and folders.
         checkpoint: a checkpoint path or loaded checkpoint (default: the shipped one).
-        timings: if given, filled with seconds spent per stage (``load``, ``graphs``, ``predict``).
+        timings: if given, filled with seconds spent per stage (``load``, ``graphs``, ``predict``;
+            ``predict`` includes computing the auxiliary features, if the checkpoint takes any).
+        features: compute the checkpoint's auxiliary features (see :func:`predict_graphs`).
     """
     t = time.perf_counter()
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint or DEFAULT_CHECKPOINT)
@@ -116,7 +129,7 @@ def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathL
         preds.append(p)
     t_graphs = time.perf_counter()
     if graphs:
-        res = predict_graphs(ckpt, [cg for _, cg in graphs])
+        res = predict_graphs(ckpt, [cg for _, cg in graphs], features)
         for i, (p, _) in enumerate(graphs):
             acc, unc = float(res["accuracy"][i]), float(res["uncertainty"][i])
             if not math.isfinite(acc):

@@ -52,7 +52,8 @@ class GennapeNet(nn.Module):
         """Transformed-space prediction ``target`` [B], ``per_head`` [B, K], ``memberships`` [B, K]."""
         z = self.embed(batch)
         u = self.fcm(z)
-        aux, mask = getattr(batch, "aux", None), getattr(batch, "aux_mask", None)
+        # Graphs may carry features for another model of the same run; heads without any ignore them.
+        aux, mask = (getattr(batch, "aux", None), getattr(batch, "aux_mask", None)) if self.heads.aux_dim else (None, None)
         target, per_head = self.heads(z, u, aux, mask)
         return {"embedding": z, "target": target, "per_head": per_head, "memberships": u}
 

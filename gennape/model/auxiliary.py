@@ -1,0 +1,78 @@
+"""Auxiliary features (zero-cost proxies, NNGP, FLOPs, params) as predictor-head inputs.
+
+Training families read them from their feature store (``python -m gennape.features``), matched by
+graph hash; ONNX inputs get them computed on the spot, at the model's own input resolution. Either
+way a graph ends up with ``aux`` ``[1, F]`` (NaN where missing) and ``aux_mask`` ``[1, F]``, which
+batch into the ``[B, F]`` the heads take (``gennape.model.heads``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch_geometric.data import Data
+
+from gennape.graph import ComputeGraph
+
+
+def set_aux(graph: Data, values: Sequence[float]) -> Data:
+    """Give ``graph`` the feature row ``values`` (NaN = missing) and its presence mask."""
+    row = torch.tensor(np.asarray(values, dtype=np.float32)).view(1, -1)
+    mask = torch.isfinite(row)
+    graph.aux, graph.aux_mask = torch.where(mask, row, torch.zeros_like(row)), mask.float()
+    return graph
+
+
+def attach_features(graphs: Sequence[Data], family: str, names: Sequence[str],
+                    store: str | os.PathLike | None = None) -> np.ndarray:
+    """Set ``aux`` / ``aux_mask`` of a family's graphs from its feature store; returns the values.
+
+    Args:
+        graphs: the family's graphs (each with its ``hash``).
+        family: names the default store ``data/features/<family>.sqlite``.
+        names: feature names, in the order the heads take them.
+        store: another store file.
+    """
+    from gennape.features.store import FeatureStore, default_path
+
+    path = Path(store) if store else default_path(family)
+    if not path.is_file():
+        raise FileNotFoundError(f"{family}: no feature table at {path}; compute it with "
+                                f"`python -m gennape.features family={family} features=[{','.join(names)}]`")
+    with FeatureStore(path) as fs:
+        frame = fs.frame(list(names))
+    values = frame.reindex([d.hash for d in graphs]).to_numpy(dtype=np.float64)
+    for d, row in zip(graphs, values):
+        set_aux(d, row)
+    return values
+
+
+def compute_for_graphs(cgs: Sequence[ComputeGraph], names: Sequence[str], seed: int = 0,
+                       batch_size: int = 64) -> np.ndarray:
+    """Features ``names`` of ComputeGraphs, computed now (``[N, F]``, NaN where missing).
+
+    Images are CIFAR-10 training images resized to each graph's input resolution; a graph whose
+    input is not a 3-channel image gets NaN for the features that need images.
+    """
+    from gennape.features.batch import cifar10_images, proxy_batch
+    from gennape.features.catalog import FeatureInputs, compute_features, needs_of
+
+    needs = needs_of(names)
+    out = np.full((len(cgs), len(names)), np.nan)
+    inputs_by_size: dict[int, FeatureInputs] = {}
+    for i, cg in enumerate(cgs):
+        shape = cg.input_shape
+        size = int(shape[-1]) if len(shape) == 3 and shape[0] == 3 and shape[1] == shape[2] else 0
+        if size not in inputs_by_size:
+            batch = proxy_batch(batch_size, seed, image_size=size) if size and "batch" in needs else None
+            nngp = None
+            if size and "nngp_data" in needs:
+                nngp = (*cifar10_images(128, seed, "train", size), *cifar10_images(128, seed, "test", size))
+            inputs_by_size[size] = FeatureInputs(seed, batch, nngp)
+        res = compute_features(cg, names, inputs_by_size[size])
+        out[i] = [np.nan if res[n].value is None else res[n].value for n in names]
+    return out

@@ -1,0 +1,104 @@
+"""Auxiliary features in the predictor: from the feature store in training, computed for ONNX."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import predict as predict_cli  # noqa: E402
+import train as train_mod  # noqa: E402
+from gennape.features import store as store_mod  # noqa: E402
+from gennape.features.proxies import ProxyResult  # noqa: E402
+from gennape.features.store import FeatureStore  # noqa: E402
+from gennape.graph import from_module  # noqa: E402
+from gennape.inference import predict_files  # noqa: E402
+from gennape.model.auxiliary import attach_features, compute_for_graphs  # noqa: E402
+from gennape.model.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from gennape.model.dataset import Family, graph_to_record, record_to_data  # noqa: E402
+from gennape.model.pipeline import fit_clusters, fit_normalisers  # noqa: E402
+from gennape.model.predictor import build_net  # noqa: E402
+from gennape.model.synthetic import synthetic_graphs  # noqa: E402
+from test_model_train import _cfg  # noqa: E402
+
+SIZES = {"nb201": 90, "nb101": 40, "nb301": 40}
+
+
+def _family(family, *_, **__):
+    graphs = synthetic_graphs(SIZES[family], seed={"nb201": 0, "nb101": 1, "nb301": 2}[family])
+    for i, g in enumerate(graphs):
+        g.hash = f"{family}-{i}"
+    table = pd.DataFrame({"spec": [g.hash for g in graphs], "acc": [g.y.item() for g in graphs]})
+    return Family(family, "acc", table, graphs)
+
+
+def _fill_stores(folder: Path) -> None:
+    """'good' follows the accuracy, 'noise' does not; every 7th 'good' is missing (overflow)."""
+    rng = np.random.default_rng(0)
+    for fam in SIZES:
+        with FeatureStore(folder / f"{fam}.sqlite") as fs:
+            for i, g in enumerate(_family(fam).graphs):
+                good = ProxyResult(None, "+inf (overflow)") if i % 7 == 0 else ProxyResult(g.y.item() + rng.normal())
+                fs.put(g.hash, {"good": good, "noise": ProxyResult(float(rng.normal()))})
+
+
+def test_attach_features_by_hash_with_a_missing_mask(tmp_path):
+    _fill_stores(tmp_path)
+    fam = _family("nb101")
+    values = attach_features(fam.graphs, "nb101", ["good", "noise"], store=tmp_path / "nb101.sqlite")
+    assert values.shape == (40, 2) and np.isnan(values[0, 0]) and not np.isnan(values[1]).any()
+    g0, g1 = fam.graphs[0], fam.graphs[1]
+    assert g0.aux.shape == (1, 2) and g0.aux_mask.tolist() == [[0.0, 1.0]] and g1.aux_mask.tolist() == [[1.0, 1.0]]
+    assert g1.aux[0, 0].item() == pytest.approx(values[1, 0])
+    with pytest.raises(FileNotFoundError, match="python -m gennape.features family=nb301"):
+        attach_features(fam.graphs, "nb301", ["good"], store=tmp_path / "missing.sqlite")
+
+
+def test_train_with_features_writes_a_checkpoint_that_takes_them(tmp_path, monkeypatch):
+    _fill_stores(tmp_path / "features")
+    monkeypatch.setattr(store_mod, "DEFAULT_DIR", tmp_path / "features")
+    monkeypatch.setattr(train_mod, "load_graphs", _family)
+    res = train_mod.train(_cfg(tmp_path / "run", "model.aux_features=[good,noise]", "eval.fine_tune.seeds=0",
+                               "eval.plots=false"))
+    ckpt = load_checkpoint(tmp_path / "run" / "model.ckpt")
+    assert ckpt.aux_features == ["good", "noise"] and ckpt.net.heads.aux_dim == 2
+    assert float(ckpt.net.heads.aux_std[1]) == pytest.approx(1.0, abs=0.3)  # fitted on the stored values
+    assert {r["method"] for r in res["rows"]} >= {"gennape", "kgnn"}
+    with pytest.raises(ValueError, match="same auxiliary features"):
+        train_mod.aux_features({"a": {"aux_features": ["x"]}, "b": {"aux_features": ["y"]}})
+
+
+def _cnn(width: int) -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, 10))
+
+
+def test_predict_computes_the_checkpoints_features_at_the_models_resolution(tmp_path):
+    names = ["flops", "params", "synflow"]
+    cgs = [from_module(_cnn(w), torch.randn(1, 3, 32, 32)) for w in (4, 8, 16)]
+    values = compute_for_graphs(cgs, names)
+    assert np.isfinite(values).all() and (np.diff(values[:, 1]) > 0).all()  # params grow with width
+    graphs = []
+    for cg, row in zip(cgs, values):
+        d = record_to_data(graph_to_record(cg))
+        d.y = torch.tensor([70.0 + row[1] / 1e3])
+        d.aux, d.aux_mask = torch.tensor(row, dtype=torch.float32).view(1, -1), torch.ones(1, 3)
+        graphs.append(d)
+    model = {"hidden": 8, "num_layers": 1, "heads": 2, "head_hidden": 8, "aux_dim": 3}
+    net = build_net(**model)
+    fit_normalisers(net, graphs)
+    fit_clusters(net, graphs)
+    save_checkpoint(tmp_path / "aux.ckpt", net, model, aux_features=names)
+    onnx = tmp_path / "m.onnx"
+    torch.onnx.export(_cnn(8).eval(), (torch.randn(1, 3, 40, 40),), str(onnx), dynamo=False, opset_version=17)
+    with_f = predict_files([onnx], tmp_path / "aux.ckpt")[0]
+    without = predict_files([onnx], tmp_path / "aux.ckpt", features=False)[0]
+    assert with_f.error is None and without.error is None
+    assert with_f.predicted_accuracy != pytest.approx(without.predicted_accuracy)  # the features were used
+    assert predict_cli.main([str(onnx), "--checkpoint", str(tmp_path / "aux.ckpt"), "--no-features"]) == 0
