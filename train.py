@@ -106,12 +106,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     d = cfg.data
     t0 = time.perf_counter()
     source = load_graphs(d.source, d.target, d.limit, d.split_seed, workers=d.workers)
-    features = aux_features(model_configs(cfg))
-    tr, va, te = split_indices(len(source), d.val_fraction, d.test_fraction, d.split_seed)
-    train_f, val_f, test_f = source.subset(tr), source.subset(va), source.subset(te)
     targets = [load_graphs(f, None, d.target_limit, d.split_seed, workers=d.workers) for f in d.targets]
+    features = aux_features(model_configs(cfg))
     for fam in (source, *targets) if features else ():
         attach_features(fam.graphs, fam.name, features)
+    if features and d.get("featured_only"):  # train only on architectures whose features are all there
+        source = source.subset([i for i, g in enumerate(source.graphs) if bool(g.aux_mask.all())])
+    tr, va, te = split_indices(len(source), d.val_fraction, d.test_fraction, d.split_seed)
+    train_f, val_f, test_f = source.subset(tr), source.subset(va), source.subset(te)
     info: dict[str, Any] = {"graph_load_seconds": time.perf_counter() - t0, "train_size": len(train_f),
                             "val_size": len(val_f), "test_size": len(test_f)}
     ft = FinetuneConfig(**cfg.eval.fine_tune)

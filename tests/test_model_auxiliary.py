@@ -70,6 +70,11 @@ def test_train_with_features_writes_a_checkpoint_that_takes_them(tmp_path, monke
     assert ckpt.aux_features == ["good", "noise"] and ckpt.net.heads.aux_dim == 2
     assert float(ckpt.net.heads.aux_std[1]) == pytest.approx(1.0, abs=0.3)  # fitted on the stored values
     assert {r["method"] for r in res["rows"]} >= {"gennape", "kgnn"}
+    assert res["info"]["train_size"] + res["info"]["val_size"] + res["info"]["test_size"] == 90
+    only = train_mod.train(_cfg(tmp_path / "run2", "model.aux_features=[good,noise]", "eval.fine_tune.seeds=0",
+                                "eval.plots=false", "data.featured_only=true", "eval.kgnn_baseline=false"))
+    n = only["info"]["train_size"] + only["info"]["val_size"] + only["info"]["test_size"]
+    assert n == 90 - len(range(0, 90, 7))  # every 7th has no 'good' value
     with pytest.raises(ValueError, match="same auxiliary features"):
         train_mod.aux_features({"a": {"aux_features": ["x"]}, "b": {"aux_features": ["y"]}})
 
