@@ -117,6 +117,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     info: dict[str, Any] = {"graph_load_seconds": time.perf_counter() - t0, "train_size": len(train_f),
                             "val_size": len(val_f), "test_size": len(test_f)}
     ft = FinetuneConfig(**cfg.eval.fine_tune)
+    # Every feature alone as a baseline on the same architectures (FLOPs and params are there already).
+    baselines = list(cfg.eval.baselines) + [f"feature:{n}" for n in features if n not in cfg.eval.baselines]
     tables, nets, uncertainty = [], {}, []
     for seed in cfg.seeds:
         nets = {}
@@ -129,13 +131,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                                    aux_features=main_cfg["aux_features"], meta={"family": source.name, "target": source.target, "seed": seed,
                                          "train_size": len(train_f), "overrides": _overrides()})
             print(f"checkpoint: {ckpt}")
-        rows = zero_shot(nets, test_f, cfg.eval.baselines, setting="in-family test") if len(test_f) else []
+        rows = zero_shot(nets, test_f, baselines, setting="in-family test") if len(test_f) else []
         for fam in targets:
-            rows += zero_shot(nets, fam, cfg.eval.baselines)
+            rows += zero_shot(nets, fam, baselines)
             if seed == cfg.seeds[0]:
                 uncertainty.append(uncertainty_check(nets[cfg.model.name], fam))
             if ft.seeds > 0:
-                rows += fine_tuned(nets, fam, ft, cfg.eval.baselines, trainer_kwargs)
+                rows += fine_tuned(nets, fam, ft, baselines, trainer_kwargs)
         tables.append(rows)
     rows = tables[0] if len(tables) == 1 else aggregate_seeds(tables)
     info["total_seconds"] = time.perf_counter() - t0

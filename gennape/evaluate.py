@@ -26,8 +26,29 @@ from gennape.registry import Registry
 Baseline = Callable[[Sequence[Data]], np.ndarray]
 _BASELINES: Registry[Baseline] = Registry("baseline")
 register_baseline = _BASELINES.register  # decorator adding ``fn(graphs) -> scores`` (higher = better)
-get_baseline = _BASELINES.get
 list_baselines = _BASELINES.names
+FEATURE_PREFIX = "feature:"
+
+
+def feature_scores(name: str, graphs: Sequence[Data]) -> np.ndarray:
+    """One auxiliary feature as a score-only baseline (``feature:<name>``); a graph missing it
+    ranks last. Needs graphs with features attached (``gennape.model.auxiliary``)."""
+    out = []
+    for g in graphs:
+        names = list(getattr(g, "aux_names", ()))
+        if name not in names:
+            raise KeyError(f"baseline {FEATURE_PREFIX}{name}: the graphs carry no feature {name!r} ({names})")
+        j = names.index(name)
+        out.append(float(g.aux[0, j]) if bool(g.aux_mask[0, j]) else np.nan)
+    scores = np.asarray(out)
+    return np.where(np.isnan(scores), np.nanmin(scores) - 1.0 if np.isfinite(scores).any() else 0.0, scores)
+
+
+def get_baseline(name: str) -> Baseline:
+    """A registered baseline, or ``feature:<name>`` for a single auxiliary feature."""
+    if name.startswith(FEATURE_PREFIX):
+        return lambda graphs: feature_scores(name[len(FEATURE_PREFIX):], graphs)
+    return _BASELINES.get(name)
 
 
 register_baseline("flops")(lambda graphs: np.array([float(d.flops) for d in graphs]))

@@ -69,7 +69,9 @@ def test_train_with_features_writes_a_checkpoint_that_takes_them(tmp_path, monke
     ckpt = load_checkpoint(tmp_path / "run" / "model.ckpt")
     assert ckpt.aux_features == ["good", "noise"] and ckpt.net.heads.aux_dim == 2
     assert float(ckpt.net.heads.aux_std[1]) == pytest.approx(1.0, abs=0.3)  # fitted on the stored values
-    assert {r["method"] for r in res["rows"]} >= {"gennape", "kgnn"}
+    assert {r["method"] for r in res["rows"]} >= {"gennape", "kgnn", "feature:good", "feature:noise"}
+    good = next(r for r in res["rows"] if r["method"] == "feature:good" and r["family"] == "nb101")
+    assert good["srcc"] > 0.5 and good["mae"] is None  # the informative feature ranks well
     assert res["info"]["train_size"] + res["info"]["val_size"] + res["info"]["test_size"] == 90
     only = train_mod.train(_cfg(tmp_path / "run2", "model.aux_features=[good,noise]", "eval.fine_tune.seeds=0",
                                 "eval.plots=false", "data.featured_only=true", "eval.kgnn_baseline=false"))

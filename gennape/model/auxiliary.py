@@ -48,6 +48,7 @@ def attach_features(graphs: Sequence[Data], family: str, names: Sequence[str],
     values = frame.reindex([d.hash for d in graphs]).to_numpy(dtype=np.float64)
     for d, row in zip(graphs, values):
         set_aux(d, row)
+        d.aux_names = tuple(names)
     return values
 
 
