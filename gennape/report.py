@@ -27,6 +27,7 @@ TITLES: dict[str, str] = {
     "transfer": "Train on NB-201, transfer to NB-101 and NB-301 (`experiment=nb201_transfer`, the default run)",
     "paper": "Train on NB-101 (500 cells), transfer to all 15,625 NB-201 cells (`experiment=nb101_to_nb201`)",
     "ablation": "Ablation (the paper's Table 3): each GENNAPE part on the same splits, mean ± std over seeds",
+    "features": "Auxiliary features: GENNAPE with and without them, every feature alone beside (`experiment=features`)",
 }
 
 
@@ -55,11 +56,27 @@ def _check_beats(run: str, family: str) -> Callable[[dict[str, dict]], tuple[str
     return check
 
 
+def _check_beats_features(run: str, family: str) -> Callable[[dict[str, dict]], tuple[str, bool | None]]:
+    def check(runs: dict[str, dict]) -> tuple[str, bool | None]:
+        rows = [r for r in (runs[run]["rows"] if run in runs else [])
+                if r["family"] == family and r["setting"] == "zero-shot"]
+        g = next((r for r in rows if r["method"] == "gennape"), None)
+        single = [r for r in rows if r["method"].startswith("feature:") or r["method"] in ("flops", "params")]
+        if g is None or not single:
+            return f"{run}: no {family} zero-shot rows with features", None
+        best = max(single, key=lambda r: r["srcc"])
+        return f"{family} zero-shot SRCC {g['srcc']:.3f} vs best single feature {best['method']} {best['srcc']:.3f}", \
+            g["srcc"] > best["srcc"]
+    return check
+
+
 TARGETS: dict[str, Callable[[dict[str, dict]], tuple[str, bool | None]]] = {
     "NB-101 → NB-201 zero-shot ≥ 0.80": _check_min("paper", "nb201", "zero-shot", 0.80),
     "NB-101 → NB-201 fine-tuned (50) ≥ 0.90": _check_min("paper", "nb201", "fine-tuned", 0.90),
     "NB-201 → NB-101 zero-shot above FLOPs and params": _check_beats("transfer", "nb101"),
     "NB-201 → NB-301 zero-shot above FLOPs and params": _check_beats("transfer", "nb301"),
+    "with features, NB-201 → NB-101 zero-shot above every single feature": _check_beats_features("features", "nb101"),
+    "with features, NB-201 → NB-301 zero-shot above every single feature": _check_beats_features("features", "nb301"),
 }
 
 
