@@ -27,12 +27,11 @@ from omegaconf import DictConfig, OmegaConf
 from gennape.evaluate import (aggregate_seeds, fine_tuned, markdown_tables, save_results, split_indices,
                               uncertainty_check, zero_shot)
 from gennape.model.auxiliary import attach_features
-from gennape.model.checkpoint import save_checkpoint
+from gennape.model.checkpoint import build_kwargs, save_checkpoint
 from gennape.model.dataset import Family, load_graphs
 from gennape.model.pipeline import FinetuneConfig, PretrainConfig, RegressConfig, fit, predict
 from gennape.model.predictor import GennapeNet, build_net
 
-_STAGES = ("name", "pretrain", "regress", "aux_features")
 
 
 def model_configs(cfg: DictConfig) -> dict[str, dict[str, Any]]:
@@ -63,7 +62,7 @@ def build_and_fit(mc: dict[str, Any], train: Family, val: Family, trainer_kwargs
                   logger: Any, root_dir: Path, seed: int, resume: bool = False) -> tuple[GennapeNet, dict[str, Any]]:
     """A fresh net from model config ``mc``, fitted on ``train`` with early stopping on ``val``
     (``resume``: pick up the stages kept in ``root_dir``)."""
-    net = build_net(**{k: v for k, v in mc.items() if k not in _STAGES}, seed=seed)
+    net = build_net(**build_kwargs(mc), seed=seed)
     info = fit(net, train.graphs, val.graphs if len(val) else None, PretrainConfig(**mc["pretrain"]),
                RegressConfig(**mc["regress"]), trainer_kwargs, logger, root_dir, seed, resume)
     return net, info
@@ -107,7 +106,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     t0 = time.perf_counter()
     source = load_graphs(d.source, d.target, d.limit, d.split_seed, workers=d.workers)
     targets = [load_graphs(f, None, d.target_limit, d.split_seed, workers=d.workers) for f in d.targets]
-    features = aux_features(model_configs(cfg))
+    configs = model_configs(cfg)
+    features = aux_features(configs)
     for fam in (source, *targets) if features else ():
         attach_features(fam.graphs, fam.name, features)
     if features and d.get("featured_only"):  # train only on architectures whose features are all there
@@ -122,13 +122,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     tables, nets, uncertainty = [], {}, []
     for seed in cfg.seeds:
         nets = {}
-        for name, mc in model_configs(cfg).items():
+        for name, mc in configs.items():
             nets[name], info[f"{name}/seed{seed}"] = build_and_fit(
                 mc, train_f, val_f, trainer_kwargs, logger, out_dir / f"{name}_seed{seed}", seed, resume)
         if seed == cfg.seeds[0]:
-            main_cfg = model_configs(cfg)[cfg.model.name]
+            main_cfg = configs[cfg.model.name]
             ckpt = save_checkpoint(out_dir / "model.ckpt", nets[cfg.model.name], main_cfg,
-                                   aux_features=main_cfg["aux_features"], meta={"family": source.name, "target": source.target, "seed": seed,
+                                   aux_features=main_cfg["aux_features"],
+                                   meta={"family": source.name, "target": source.target, "seed": seed,
                                          "train_size": len(train_f), "overrides": _overrides()})
             print(f"checkpoint: {ckpt}")
         rows = zero_shot(nets, test_f, baselines, setting="in-family test") if len(test_f) else []

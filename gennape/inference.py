@@ -18,6 +18,7 @@ from typing import Any
 from torch_geometric.data import Data
 
 from gennape.graph import ComputeGraph, GraphError, from_onnx
+from gennape.graph.errors import first_line
 from gennape.model.auxiliary import compute_for_graphs, set_aux
 from gennape.model.checkpoint import Checkpoint, load_checkpoint
 from gennape.model.dataset import graph_to_record, record_to_data
@@ -61,11 +62,6 @@ def onnx_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return out
 
 
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
-
-
 def load_graph(path: Path) -> ComputeGraph:
     """The ComputeGraph of one ONNX file; every failure becomes a GraphError naming the file."""
     if not path.exists():
@@ -75,7 +71,7 @@ def load_graph(path: Path) -> ComputeGraph:
     except GraphError:
         raise
     except Exception as e:  # noqa: BLE001 - anything the onnx stack raises, as one line
-        raise GraphError(str(path), f"{type(e).__name__}: {_one_line(e)}") from None
+        raise GraphError(str(path), f"{type(e).__name__}: {first_line(e)}") from None
 
 
 def predict_graphs(ckpt: Checkpoint, graphs: Sequence[ComputeGraph], features: bool = True) -> dict[str, Any]:

@@ -14,3 +14,9 @@ class GraphError(ValueError):
     def __init__(self, source: str, problem: str) -> None:
         super().__init__(f"{source}: {problem}")
         self.source, self.problem = source, problem
+
+
+def first_line(err: BaseException) -> str:
+    """An exception as one line: the first line of its message, or its type if it has none."""
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__

@@ -13,6 +13,7 @@ are matched by op name, and ops the checkpoint never saw get the mean of its tra
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,15 +23,14 @@ import torch
 
 import gennape
 from gennape.graph.encoding import FEATURE_NAMES
+from gennape.graph.errors import first_line
 from gennape.graph.ops import list_ops
 from gennape.model.predictor import GennapeNet, build_net
 
 FORMAT = "gennape-predictor"
 FORMAT_VERSION = 1
-_BUILD_KEYS = ("hidden", "num_layers", "layer", "pool", "dropout", "bidirectional", "residual", "relative_shapes",
-               "heads",
-               "fuzzifier", "head_hidden", "head_layers", "head_dropout", "aux_dim", "divide_by_flops",
-               "standardize", "fit_flops_exponent")
+# build_net's arguments, the seed excepted (weights come from the state dict).
+_BUILD_KEYS = tuple(p for p in inspect.signature(build_net).parameters if p != "seed")
 
 
 class CheckpointError(ValueError):
@@ -99,8 +99,7 @@ def _read(path: Path) -> dict[str, Any]:
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any reason torch gives is reported as one line
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(path, f"not a readable gennape checkpoint (safe loading refused it: {reason})") from None
+        raise CheckpointError(path, f"not a readable gennape checkpoint (safe loading refused it: {first_line(e)})") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise CheckpointError(path, f"not a gennape predictor checkpoint (expected format {FORMAT!r})")
     if blob.get("format_version") != FORMAT_VERSION:
@@ -132,8 +131,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         net = build_net(**blob["model"])
         net.load_state_dict(_remap_vocab(blob["state_dict"], list(blob["vocab"])))
     except (KeyError, TypeError, RuntimeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(path, f"its weights do not fit the network it describes ({first})") from None
+        raise CheckpointError(path, f"its weights do not fit the network it describes ({first_line(e)})") from None
     net.eval()
     return Checkpoint(net, dict(blob["model"]), list(blob.get("aux_features", [])), dict(blob.get("meta", {})),
                       str(blob.get("gennape_version", "")))
