@@ -47,15 +47,17 @@ def model_configs(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     for mc in out.values():
         mc["aux_features"] = list(mc.get("aux_features") or [])
         mc["aux_dim"] = len(mc["aux_features"])
+        mc.setdefault("aux_scaling", "train")
     return out
 
 
-def aux_features(configs: dict[str, dict[str, Any]]) -> list[str]:
-    """The one feature list of the run's models that take features (empty if none does)."""
-    lists = {tuple(mc["aux_features"]) for mc in configs.values() if mc["aux_features"]}
+def aux_features(configs: dict[str, dict[str, Any]]) -> tuple[list[str], str]:
+    """The one feature list and scaling of the run's models that take features (``[]`` if none does)."""
+    lists = {(tuple(mc["aux_features"]), mc["aux_scaling"]) for mc in configs.values() if mc["aux_features"]}
     if len(lists) > 1:
-        raise ValueError(f"models of one run must take the same auxiliary features, got {sorted(lists)}")
-    return list(lists.pop()) if lists else []
+        raise ValueError(f"models of one run must take the same auxiliary features and scaling, got {sorted(lists)}")
+    names, scaling = lists.pop() if lists else ((), "train")
+    return list(names), scaling
 
 
 def build_and_fit(mc: dict[str, Any], train: Family, val: Family, trainer_kwargs: dict[str, Any],
@@ -107,9 +109,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     source = load_graphs(d.source, d.target, d.limit, d.split_seed, workers=d.workers)
     targets = [load_graphs(f, None, d.target_limit, d.split_seed, workers=d.workers) for f in d.targets]
     configs = model_configs(cfg)
-    features = aux_features(configs)
+    features, scaling = aux_features(configs)
     for fam in (source, *targets) if features else ():
-        attach_features(fam.graphs, fam.name, features)
+        attach_features(fam.graphs, fam.name, features, scaling)
     if features and d.get("featured_only"):  # train only on architectures whose features are all there
         source = source.subset([i for i, g in enumerate(source.graphs) if bool(g.aux_mask.all())])
     tr, va, te = split_indices(len(source), d.val_fraction, d.test_fraction, d.split_seed)
@@ -128,7 +130,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if seed == cfg.seeds[0]:
             main_cfg = configs[cfg.model.name]
             ckpt = save_checkpoint(out_dir / "model.ckpt", nets[cfg.model.name], main_cfg,
-                                   aux_features=main_cfg["aux_features"],
+                                   aux_features=main_cfg["aux_features"], aux_scaling=main_cfg["aux_scaling"],
                                    meta={"family": source.name, "target": source.target, "seed": seed,
                                          "train_size": len(train_f), "overrides": _overrides()})
             print(f"checkpoint: {ckpt}")

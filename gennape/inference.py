@@ -19,7 +19,7 @@ from torch_geometric.data import Data
 
 from gennape.graph import ComputeGraph, GraphError, from_onnx
 from gennape.graph.errors import first_line
-from gennape.model.auxiliary import compute_for_graphs, set_aux
+from gennape.model.auxiliary import compute_for_graphs, scale, set_aux
 from gennape.model.checkpoint import Checkpoint, load_checkpoint
 from gennape.model.dataset import graph_to_record, record_to_data
 from gennape.model.pipeline import predict
@@ -85,7 +85,8 @@ def predict_graphs(ckpt: Checkpoint, graphs: Sequence[ComputeGraph], features: b
     """
     datas: list[Data] = [record_to_data(graph_to_record(cg)) for cg in graphs]
     if ckpt.aux_features and features:
-        for d, row in zip(datas, compute_for_graphs(graphs, ckpt.aux_features)):
+        values = scale(compute_for_graphs(graphs, ckpt.aux_features), ckpt.aux_scaling)
+        for d, row in zip(datas, values):
             set_aux(d, row)
     res = predict(ckpt.net, datas, details=True)
     return {"accuracy": res["accuracy"], "uncertainty": res["uncertainty"],

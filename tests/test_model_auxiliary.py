@@ -19,7 +19,7 @@ from gennape.features.proxies import ProxyResult  # noqa: E402
 from gennape.features.store import FeatureStore  # noqa: E402
 from gennape.graph import from_module  # noqa: E402
 from gennape.inference import predict_files  # noqa: E402
-from gennape.model.auxiliary import attach_features, compute_for_graphs  # noqa: E402
+from gennape.model.auxiliary import attach_features, compute_for_graphs, scale  # noqa: E402
 from gennape.model.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from gennape.model.dataset import Family, graph_to_record, record_to_data  # noqa: E402
 from gennape.model.pipeline import fit_clusters, fit_normalisers  # noqa: E402
@@ -78,7 +78,34 @@ def test_train_with_features_writes_a_checkpoint_that_takes_them(tmp_path, monke
     n = only["info"]["train_size"] + only["info"]["val_size"] + only["info"]["test_size"]
     assert n == 90 - len(range(0, 90, 7))  # every 7th has no 'good' value
     with pytest.raises(ValueError, match="same auxiliary features"):
-        train_mod.aux_features({"a": {"aux_features": ["x"]}, "b": {"aux_features": ["y"]}})
+        train_mod.aux_features({"a": {"aux_features": ["x"], "aux_scaling": "train"},
+                                "b": {"aux_features": ["y"], "aux_scaling": "train"}})
+    with pytest.raises(ValueError, match="and scaling"):
+        train_mod.aux_features({"a": {"aux_features": ["x"], "aux_scaling": "train"},
+                                "b": {"aux_features": ["x"], "aux_scaling": "set"}})
+
+
+def test_set_scaling_is_each_features_quantile_within_the_scored_set():
+    values = np.array([[1e9, 5.0], [1e6, np.nan], [1e7, 5.0], [1e8, 1.0]])
+    q = scale(values, "set")
+    assert q[:, 0].tolist() == pytest.approx([0.875, 0.125, 0.375, 0.625])  # (rank - 0.5) / n
+    assert np.isnan(q[1, 1]) and q[[0, 2, 3], 1].tolist() == pytest.approx([2 / 3, 2 / 3, 1 / 6])  # ties share
+    # Scale-free: a family 1000x larger gets the same inputs, so heads never extrapolate in size.
+    assert np.allclose(scale(values * 1e3, "set"), q, equal_nan=True)
+    assert np.allclose(scale(values, "train"), values, equal_nan=True)
+    assert scale(values[:1], "set")[0].tolist() == [0.5, 0.5]  # a set of one sits in the middle
+    with pytest.raises(KeyError, match="registered: train, set"):
+        scale(values, "zscore")
+
+
+def test_attach_features_with_set_scaling_keeps_the_feature_baselines_order(tmp_path):
+    _fill_stores(tmp_path)
+    fam = _family("nb101")
+    raw = attach_features(fam.graphs, "nb101", ["good", "noise"], "set", store=tmp_path / "nb101.sqlite")
+    scaled = np.array([g.aux[0].tolist() for g in fam.graphs])
+    present = ~np.isnan(raw[:, 0])
+    assert 0 < scaled[present, 0].min() and scaled[present, 0].max() < 1
+    assert (np.argsort(scaled[present, 0]) == np.argsort(raw[present, 0])).all()
 
 
 def _cnn(width: int) -> nn.Module:
@@ -109,3 +136,12 @@ def test_predict_computes_the_checkpoints_features_at_the_models_resolution(tmp_
     assert with_f.error is None and without.error is None
     assert with_f.predicted_accuracy != pytest.approx(without.predicted_accuracy)  # the features were used
     assert predict_cli.main([str(onnx), "--checkpoint", str(tmp_path / "aux.ckpt"), "--no-features"]) == 0
+    # Set scaling: the checkpoint says so, and a file's features become quantiles among the files given.
+    save_checkpoint(tmp_path / "set.ckpt", net, model, aux_features=names, aux_scaling="set")
+    assert load_checkpoint(tmp_path / "set.ckpt").aux_scaling == "set"
+    assert load_checkpoint(tmp_path / "aux.ckpt").aux_scaling == "train"
+    wide = tmp_path / "wide.onnx"
+    torch.onnx.export(_cnn(32).eval(), (torch.randn(1, 3, 40, 40),), str(wide), dynamo=False, opset_version=17)
+    alone = predict_files([onnx], tmp_path / "set.ckpt")[0].predicted_accuracy
+    among = {Path(p.file).name: p.predicted_accuracy for p in predict_files([onnx, wide], tmp_path / "set.ckpt")}
+    assert among["m.onnx"] != pytest.approx(alone)  # alone it sits at quantile 0.5, with a wider one below it

@@ -4,19 +4,56 @@ Training families read them from their feature store (``python -m gennape.featur
 graph hash; ONNX inputs get them computed on the spot, at the model's own input resolution. Either
 way a graph ends up with ``aux`` ``[1, F]`` (NaN where missing) and ``aux_mask`` ``[1, F]``, which
 batch into the ``[B, F]`` the heads take (``gennape.model.heads``).
+
+A *scaling* (registry below) maps the raw values of a scored set first:
+
+- ``train``: raw values; the heads standardise them with the training family's statistics. Fine
+  within a family, but another family's networks can lie far outside that range (NB-101's are
+  about 10x NB-201's FLOPs), where the heads extrapolate.
+- ``set``: each feature's quantile within the set being scored (the training family in training,
+  the target family in evaluation, the files given to ``predict.py``). Scale-free and label-free,
+  but transductive: a network's input depends on the set it is ranked in (alone it gets 0.5).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.stats import rankdata
 from torch_geometric.data import Data
 
 from gennape.graph import ComputeGraph
+from gennape.registry import Registry
+
+Scaling = Callable[[np.ndarray], np.ndarray]
+_SCALINGS: Registry[Scaling] = Registry("auxiliary-feature scaling")
+register_scaling = _SCALINGS.register  # decorator adding ``fn(values [N, F]) -> [N, F]`` (NaN kept)
+list_scalings = _SCALINGS.names
+
+
+@register_scaling("train")
+def _raw(values: np.ndarray) -> np.ndarray:
+    return values
+
+
+@register_scaling("set")
+def _set_quantiles(values: np.ndarray) -> np.ndarray:
+    out = np.full(values.shape, np.nan)
+    for j in range(values.shape[1]):
+        present = np.isfinite(values[:, j])
+        n = int(present.sum())
+        if n:
+            out[present, j] = (rankdata(values[present, j]) - 0.5) / n  # ties share their mean rank
+    return out
+
+
+def scale(values: np.ndarray, scaling: str) -> np.ndarray:
+    """``values`` ``[N, F]`` of one scored set, mapped by the registered ``scaling``."""
+    return _SCALINGS.get(scaling)(np.asarray(values, dtype=np.float64).reshape(len(values), -1))
 
 
 def set_aux(graph: Data, values: Sequence[float]) -> Data:
@@ -27,14 +64,15 @@ def set_aux(graph: Data, values: Sequence[float]) -> Data:
     return graph
 
 
-def attach_features(graphs: Sequence[Data], family: str, names: Sequence[str],
+def attach_features(graphs: Sequence[Data], family: str, names: Sequence[str], scaling: str = "train",
                     store: str | os.PathLike | None = None) -> np.ndarray:
-    """Set ``aux`` / ``aux_mask`` of a family's graphs from its feature store; returns the values.
+    """Set ``aux`` / ``aux_mask`` of a family's graphs from its feature store; returns the raw values.
 
     Args:
-        graphs: the family's graphs (each with its ``hash``).
+        graphs: the family's graphs (each with its ``hash``), the set ``scaling`` sees.
         family: names the default store ``data/features/<family>.sqlite``.
         names: feature names, in the order the heads take them.
+        scaling: a registered scaling (``train`` or ``set``, see the module docstring).
         store: another store file.
     """
     from gennape.features.store import FeatureStore, default_path
@@ -46,7 +84,7 @@ def attach_features(graphs: Sequence[Data], family: str, names: Sequence[str],
     with FeatureStore(path) as fs:
         frame = fs.frame(list(names))
     values = frame.reindex([d.hash for d in graphs]).to_numpy(dtype=np.float64)
-    for d, row in zip(graphs, values):
+    for d, row in zip(graphs, scale(values, scaling)):
         set_aux(d, row)
         d.aux_names = tuple(names)
     return values

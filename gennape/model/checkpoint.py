@@ -49,6 +49,7 @@ class Checkpoint:
         net: the network, in eval mode.
         model: the ``build_net`` arguments it was built with.
         aux_features: names of the auxiliary features its heads take, in order (empty = none).
+        aux_scaling: how a scored set's feature values are mapped first (``gennape.model.auxiliary``).
         meta: free-form metadata written with it (training family, metrics, command...).
         version: gennape version that wrote it.
     """
@@ -56,6 +57,7 @@ class Checkpoint:
     net: GennapeNet
     model: dict[str, Any]
     aux_features: list[str] = field(default_factory=list)
+    aux_scaling: str = "train"
     meta: dict[str, Any] = field(default_factory=dict)
     version: str = ""
 
@@ -66,7 +68,8 @@ def build_kwargs(model_config: dict[str, Any]) -> dict[str, Any]:
 
 
 def save_checkpoint(path: str | os.PathLike, net: GennapeNet, model_config: dict[str, Any],
-                    aux_features: list[str] | None = None, meta: dict[str, Any] | None = None) -> Path:
+                    aux_features: list[str] | None = None, aux_scaling: str = "train",
+                    meta: dict[str, Any] | None = None) -> Path:
     """Write ``net`` and what is needed to rebuild it to ``path`` (atomically).
 
     Args:
@@ -74,6 +77,7 @@ def save_checkpoint(path: str | os.PathLike, net: GennapeNet, model_config: dict
         net: a fitted network.
         model_config: its model config (``build_net`` arguments; other keys are ignored).
         aux_features: names of its auxiliary features, matching ``model_config["aux_dim"]``.
+        aux_scaling: the scaling its features were trained with.
         meta: plain-data metadata (numbers, strings, lists, dicts).
     """
     kwargs = build_kwargs(model_config)
@@ -83,7 +87,7 @@ def save_checkpoint(path: str | os.PathLike, net: GennapeNet, model_config: dict
         raise ValueError(f"{len(aux)} auxiliary feature names for aux_dim={kwargs.get('aux_dim', 0)}")
     blob = {"format": FORMAT, "format_version": FORMAT_VERSION, "gennape_version": gennape.__version__,
             "vocab": list_ops(), "node_features": list(FEATURE_NAMES), "model": kwargs,
-            "aux_features": aux, "meta": dict(meta or {}),
+            "aux_features": aux, "aux_scaling": aux_scaling, "meta": dict(meta or {}),
             "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,5 +137,6 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     except (KeyError, TypeError, RuntimeError) as e:
         raise CheckpointError(path, f"its weights do not fit the network it describes ({first_line(e)})") from None
     net.eval()
-    return Checkpoint(net, dict(blob["model"]), list(blob.get("aux_features", [])), dict(blob.get("meta", {})),
+    return Checkpoint(net, dict(blob["model"]), list(blob.get("aux_features", [])),
+                      str(blob.get("aux_scaling", "train")), dict(blob.get("meta", {})),
                       str(blob.get("gennape_version", "")))
