@@ -64,10 +64,10 @@ def test_train_with_features_writes_a_checkpoint_that_takes_them(tmp_path, monke
     _fill_stores(tmp_path / "features")
     monkeypatch.setattr(store_mod, "DEFAULT_DIR", tmp_path / "features")
     monkeypatch.setattr(train_mod, "load_graphs", _family)
-    res = train_mod.train(_cfg(tmp_path / "run", "model.aux_features=[good,noise]", "eval.fine_tune.seeds=0",
-                               "eval.plots=false"))
+    res = train_mod.train(_cfg(tmp_path / "run", "model.aux_features=[good,noise]", "model.aux_scaling=train",
+                               "eval.fine_tune.seeds=0", "eval.plots=false"))
     ckpt = load_checkpoint(tmp_path / "run" / "model.ckpt")
-    assert ckpt.aux_features == ["good", "noise"] and ckpt.net.heads.aux_dim == 2
+    assert ckpt.aux_features == ["good", "noise"] and ckpt.net.heads.aux_dim == 2 and ckpt.aux_scaling == "train"
     assert float(ckpt.net.heads.aux_std[1]) == pytest.approx(1.0, abs=0.3)  # fitted on the stored values
     assert {r["method"] for r in res["rows"]} >= {"gennape", "kgnn", "feature:good", "feature:noise"}
     good = next(r for r in res["rows"] if r["method"] == "feature:good" and r["family"] == "nb101")
@@ -77,6 +77,8 @@ def test_train_with_features_writes_a_checkpoint_that_takes_them(tmp_path, monke
                                 "eval.plots=false", "data.featured_only=true", "eval.kgnn_baseline=false"))
     n = only["info"]["train_size"] + only["info"]["val_size"] + only["info"]["test_size"]
     assert n == 90 - len(range(0, 90, 7))  # every 7th has no 'good' value
+    ckpt = load_checkpoint(tmp_path / "run2" / "model.ckpt")  # the default scaling: quantiles in the set
+    assert ckpt.aux_scaling == "set" and float(ckpt.net.heads.aux_std[1]) == pytest.approx(12 ** -0.5, abs=0.05)
     with pytest.raises(ValueError, match="same auxiliary features"):
         train_mod.aux_features({"a": {"aux_features": ["x"], "aux_scaling": "train"},
                                 "b": {"aux_features": ["y"], "aux_scaling": "train"}})

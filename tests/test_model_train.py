@@ -42,7 +42,8 @@ def test_experiments_compose(experiment, tmp_path):
     names = set(train_mod.model_configs(cfg))
     assert names >= {"gennape", "kgnn"}
     if experiment == "ablation":  # group values must win over conf/config.yaml's own
-        assert names == {"gennape", "kgnn", "kgnn+contrastive", "kgnn+contrastive+fuzzy", "gennape-absolute-shapes"}
+        assert names == {"gennape", "kgnn", "kgnn+contrastive", "kgnn+contrastive+fuzzy",
+                         "kgnn+contrastive+fuzzy+transform", "gennape-absolute-shapes"}
         assert list(cfg.seeds) == [0, 1, 2, 3, 4] and cfg.eval.fine_tune.seeds == 0
 
 
