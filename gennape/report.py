@@ -25,8 +25,9 @@ DOCS = ROOT / "docs"
 
 TITLES: dict[str, str] = {
     "transfer": "Train on NB-201, transfer to NB-101 and NB-301 (`experiment=nb201_transfer`, the default run)",
-    "paper": "Train on NB-101 (500 cells), transfer to all 15,625 NB-201 cells (`experiment=nb101_to_nb201`)",
-    "ablation": "Ablation (the paper's Table 3): each GENNAPE part on the same splits, mean ± std over seeds",
+    "paper": "Train on NB-101 (500 cells), transfer to all 15,625 NB-201 cells (`experiment=nb101_to_nb201`; "
+             "variants: with the FLOPs division, with a fitted power of it, without features)",
+    "ablation": "Ablation (the paper's Table 3, plus features): each part on the same splits, mean ± std over seeds",
     "features": "Auxiliary features: GENNAPE with and without them, every feature alone beside (`experiment=features`)",
 }
 
@@ -154,6 +155,21 @@ def _finetune_settings(path: Path) -> str:
     return "\n".join(lines)
 
 
+def _nngp(path: Path) -> str:
+    if not path.is_file():
+        return ""
+    d = json.loads(path.read_text())
+    st, ratio = d["settings"], d["nngp_over_epoch"]
+    lines = ["## NNGP score", "", f"`{d['command'].strip()}` ({st['nngp_draws']} initialisations, "
+             f"{st['nngp_images']} + {st['nngp_images']} CIFAR-10 images at {st['image_size']}x{st['image_size']}; "
+             f"details in [nngp.md](nngp.md)): correlation with `{d['target']}` on the same NB-201 cells.", "",
+             "| score | cells | Spearman | Kendall |", "|---|---|---|---|"]
+    lines += [f"| {r['score']} | {r['cells']} | {r['spearman']:.3f} | {r['kendall']:.3f} |" for r in d["correlations"]]
+    lines += ["", f"Cost: {d['nngp_seconds_per_cell']['mean']:.2f} s per cell on one CPU thread, "
+                  f"**{ratio['median']:.4f}** of one CIFAR-10 training epoch of the same cell (median ratio)."]
+    return "\n".join(lines)
+
+
 def render(runs: dict[str, dict[str, Any]], speed: Path, finetune: Path | None = None) -> str:
     """The markdown page."""
     out = ["# Results", "",
@@ -171,7 +187,8 @@ def render(runs: dict[str, dict[str, Any]], speed: Path, finetune: Path | None =
                 markdown_tables(data["rows"]).replace("### ", "#### "), _uncertainty(data.get("uncertainty", []))]
         for png in sorted((DOCS / "runs" / name).glob("*.png")):
             out.append(f"![{png.stem}](runs/{name}/{png.name})")
-    out += ["", _finetune_settings(finetune or DOCS / "finetune_settings.json"), "", _speed(speed)]
+    out += ["", _finetune_settings(finetune or DOCS / "finetune_settings.json"), "", _nngp(DOCS / "nngp.json"),
+            "", _speed(speed)]
     return "\n".join(out).rstrip() + "\n"
 
 

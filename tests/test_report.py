@@ -41,3 +41,16 @@ def test_report_renders_runs_and_checks_targets(tmp_path, monkeypatch, capsys):
     # Rebuilt from the copies alone, the page is the same.
     assert report.main(["--from-docs", "--out", str(tmp_path / "again.md")]) == 0
     assert (tmp_path / "again.md").read_text() == page
+
+
+def test_report_includes_the_nngp_summary(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "DOCS", tmp_path / "docs")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "nngp.json").write_text(json.dumps({
+        "command": "python benchmarks/nngp_report.py --cells 500", "target": "acc", "cells": 500,
+        "settings": {"nngp_draws": 2, "nngp_images": 128, "image_size": 32},
+        "correlations": [{"score": "nngp", "cells": 500, "spearman": 0.61, "kendall": 0.44}],
+        "nngp_seconds_per_cell": {"mean": 2.5, "median": 2.4}, "nngp_over_epoch": {"mean": 0.005, "median": 0.004}}))
+    assert report.main(["--out", str(tmp_path / "r.md")]) == 0
+    page = (tmp_path / "r.md").read_text()
+    assert "| nngp | 500 | 0.610 | 0.440 |" in page and "**0.0040** of one CIFAR-10 training epoch" in page
