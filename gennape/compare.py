@@ -34,14 +34,17 @@ def find_runs(paths: list[str | Path]) -> list[Path]:
     return runs
 
 
+def run_overrides(results_json: Path) -> list[str] | None:
+    """The run's Hydra command-line overrides (None when the folder has no Hydra record)."""
+    ov = results_json.parent / ".hydra" / "overrides.yaml"
+    if not ov.is_file():
+        return None
+    return [ln.strip()[2:] for ln in ov.read_text().splitlines() if ln.strip().startswith("- ")]
+
+
 def run_label(results_json: Path) -> str:
     """The run's Hydra overrides (``a=1 b=2``), else its folder path."""
-    ov = results_json.parent / ".hydra" / "overrides.yaml"
-    if ov.is_file():
-        items = [ln.strip()[2:] for ln in ov.read_text().splitlines() if ln.strip().startswith("- ")]
-        if items:
-            return " ".join(items)
-    return str(results_json.parent)
+    return " ".join(run_overrides(results_json) or []) or str(results_json.parent)
 
 
 def load_rows(results_json: Path) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gennape.compare import run_label
+from gennape.compare import run_overrides
 from gennape.evaluate import markdown_tables
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +89,10 @@ def collect(name: str, run_dir: Path) -> Path:
     dst = DOCS / "runs" / name
     dst.mkdir(parents=True, exist_ok=True)
     shutil.copy(src, dst / "results.json")
-    (dst / "command.txt").write_text("python train.py " + run_label(src) + "\n")
+    overrides = run_overrides(src)
+    if overrides is None:
+        raise FileNotFoundError(f"{run_dir}: no .hydra/overrides.yaml, so its command is unknown")
+    (dst / "command.txt").write_text(" ".join(["python train.py", *overrides]) + "\n")
     for png in run_dir.glob("*.png"):
         shutil.copy(png, dst / png.name)
     return dst
