@@ -27,6 +27,7 @@ TITLES: dict[str, str] = {
     "transfer": "Train on NB-201, transfer to NB-101 and NB-301 (`experiment=nb201_transfer`, the default run)",
     "paper": "Train on NB-101 (500 cells), transfer to all 15,625 NB-201 cells (`experiment=nb101_to_nb201`; "
              "variants: with the FLOPs division, with a fitted power of it, without features)",
+    "paper_seeds": "NB-101 → NB-201 zero-shot over several training seeds (the paper direction's spread)",
     "ablation": "Ablation (the paper's Table 3, plus features): each part on the same splits, mean ± std over seeds",
     "features": "Auxiliary features: GENNAPE with and without them, every feature alone beside (`experiment=features`)",
 }
