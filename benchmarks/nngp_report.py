@@ -30,7 +30,7 @@ from torch import nn
 
 from gennape.data.loaders import TARGETS, load_family
 from gennape.features.batch import cifar10_images
-from gennape.features.extract import ExtractConfig, extract
+from gennape.features.extract import ExtractConfig, extract, select_archs
 from gennape.features.store import FeatureStore, default_path
 from gennape.spaces import FAMILY_SPACES, get_space
 
@@ -79,11 +79,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=1, help="feature worker processes")
     ap.add_argument("--timing-cells", type=int, default=20, help="cells whose training epoch is timed")
     ap.add_argument("--steps", type=int, default=5, help="SGD steps timed per cell")
-    ap.add_argument("--store", type=Path, default=None, help="feature store (default: the family's)")
+    ap.add_argument("--images", type=int, default=128, help="NNGP training and held-out images (each)")
+    ap.add_argument("--draws", type=int, default=2, help="NNGP random initialisations")
+    ap.add_argument("--store", type=Path, default=None,
+                    help="feature store (default: the family's; other --images/--draws need another)")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "nngp")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     cfg = ExtractConfig(family=FAMILY, features=["nngp", "nngp_loss"], limit=args.cells, workers=args.workers,
+                        nngp_images=args.images, nngp_draws=args.draws,
                         store=str(args.store) if args.store else None)
     print(extract(cfg))
 
@@ -93,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     with FeatureStore(store_path) as fs:
         values = fs.frame(by="key")
         cost = fs.rows(["nngp"]).set_index("hash")["seconds"]
-    cells = values[values["nngp"].notna() | values["nngp_loss"].notna()].join(table[[target]], how="inner")
+    keys = [a.key for a in select_archs(cfg)[1]]  # the stratified cells themselves, not their isomorphs
+    cells = values.reindex(keys).join(table[[target]], how="inner")
     scores = {"nngp": cells["nngp"], "-nngp_loss": -cells["nngp_loss"]}
     scores |= {c: cells[c] for c in values.columns if c not in ("hash", "nngp", "nngp_loss")}
     corr = correlations(cells, target, scores)
@@ -107,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         ratios.append(float(cost[cells.loc[spec, "hash"]]) / ep)
     nngp_s = cost.reindex(cells["hash"].unique())
     summary = {
-        "cells": len(cells), "target": target, "settings": {"nngp_images": cfg.nngp_images,
-                                                            "nngp_draws": cfg.nngp_draws, "image_size": 32},
+        "cells": len(cells), "distinct_networks": int(cells["hash"].nunique()), "target": target,
+        "settings": {"nngp_images": cfg.nngp_images, "nngp_draws": cfg.nngp_draws, "image_size": 32},
         "correlations": corr.to_dict("records"),
         "nngp_seconds_per_cell": {"mean": float(nngp_s.mean()), "median": float(nngp_s.median())},
         "epoch_seconds_per_cell": {"mean": float(np.mean(epochs)), "median": float(np.median(epochs)),
@@ -133,9 +138,9 @@ def markdown(s: dict) -> str:
         f"Produced by `{s['command'].strip()}` (one CPU thread per process, 2-core machine).\n\n"
         f"Monte-Carlo NNGP (`gennape/features/nngp.py`): {st['nngp_draws']} initialisations, "
         f"{st['nngp_images']} training and {st['nngp_images']} held-out CIFAR-10 images at "
-        f"{st['image_size']}x{st['image_size']}. Correlation with `{s['target']}` on {s['cells']} "
-        "distinct NB-201 networks (stratified by accuracy); the other rows are the stored features "
-        "on the same cells, where present.\n\n"
+        f"{st['image_size']}x{st['image_size']}. Correlation with `{s['target']}` on {s['cells']} NB-201 "
+        f"cells stratified by accuracy ({s['distinct_networks']} distinct networks: isomorphic cells share "
+        "their values); the other rows are the stored features on the same cells, where present.\n\n"
         "| score | cells | Spearman | Kendall |\n|---|---|---|---|\n" + rows +
         f"\nCost per cell: NNGP {s['nngp_seconds_per_cell']['mean']:.2f} s (median "
         f"{s['nngp_seconds_per_cell']['median']:.2f} s); one training epoch of the same cell on CIFAR-10 "
