@@ -16,6 +16,7 @@ import torch
 
 from gennape.evaluate import fine_tuned
 from gennape.inference import DEFAULT_CHECKPOINT
+from gennape.model.auxiliary import attach_features
 from gennape.model.checkpoint import load_checkpoint
 from gennape.model.dataset import load_graphs
 from gennape.model.pipeline import FinetuneConfig
@@ -38,11 +39,14 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "finetune_settings.json")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    net = load_checkpoint(args.checkpoint).net
+    ckpt = load_checkpoint(args.checkpoint)
+    net = ckpt.net
     quiet = {"enable_progress_bar": False, "accelerator": "cpu"}
     rows = []
     for fam in args.families:
         family = load_graphs(fam)
+        if ckpt.aux_features:  # the heads' features from the family's store, as in train.py
+            attach_features(family.graphs, fam, ckpt.aux_features, ckpt.aux_scaling)
         for name, over in SETTINGS.items():
             cfg = FinetuneConfig(samples=args.samples, seeds=args.seeds, **over)
             r = fine_tuned({"gennape": net}, family, cfg, baselines=(), trainer_kwargs=quiet)[0]

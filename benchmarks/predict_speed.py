@@ -25,6 +25,7 @@ import torch
 
 from gennape.graph import from_onnx
 from gennape.inference import DEFAULT_CHECKPOINT, predict_files
+from gennape.model.auxiliary import attach_features
 from gennape.model.checkpoint import load_checkpoint
 from gennape.model.dataset import load_graphs
 from gennape.model.pipeline import predict
@@ -45,6 +46,8 @@ def _median(fn, repeats: int) -> float:
 def throughput(ckpt_path: Path, n: int | None, repeats: int) -> dict:
     ckpt = load_checkpoint(ckpt_path)
     fam = load_graphs("nb201", limit=n)
+    if ckpt.aux_features:  # the heads' features from the family's store, as in train.py
+        attach_features(fam.graphs, fam.name, ckpt.aux_features, ckpt.aux_scaling)
     seconds = _median(lambda: predict(ckpt.net, fam.graphs), repeats)
     return {"graphs": len(fam), "seconds": round(seconds, 3), "graphs_per_s": round(len(fam) / seconds, 1)}
 
