@@ -7,7 +7,8 @@
 Folders are searched for ``*.onnx``. Files that fail are reported with the reason and never stop
 the others; the exit code is 1 if any failed. The uncertainty column is the spread of the fuzzy
 heads around the prediction (accuracy points): higher means the heads disagree. How far that
-tracks the error on families the predictor has not seen is measured in docs/results.md (weakly).
+tracks the error on families the predictor has not seen is measured in docs/results.md (for the
+shipped model: on NB-301, not on NB-101).
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="predictor checkpoint (default: the one shipped with gennape)")
     ap.add_argument("--format", choices=sorted(FORMATS), default="table")
     ap.add_argument("--no-features", action="store_true",
-                    help="skip the auxiliary features (proxies, NNGP) a checkpoint takes; they count as missing")
+                    help="skip the auxiliary features the checkpoint takes (the shipped one: FLOPs and params "
+                         "quantiles among the files given); they count as missing")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
