@@ -65,10 +65,19 @@ def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int =
     return np.sort(perm[n_val + n_test:]), np.sort(perm[:n_val]), np.sort(perm[n_val:n_val + n_test])
 
 
+# Not a quality metric: Spearman of a method's scores with FLOPs on the same architectures. Near 1
+# means the method ranks like a FLOPs counter, whatever its accuracy metrics say.
+FLOPS_AGREEMENT = "srcc_flops"
+
+
+def _columns() -> list[str]:
+    return [*list_metrics(), FLOPS_AGREEMENT]
+
+
 def _row(family: str, setting: str, method: str, runs: list[dict[str, float]]) -> dict[str, Any]:
     """One table row: mean (and std over runs when there are several) of every metric."""
     row: dict[str, Any] = {"family": family, "setting": setting, "method": method, "runs": len(runs)}
-    for m in list_metrics():
+    for m in _columns():
         vals = [r[m] for r in runs if r.get(m) is not None]
         row[m] = float(np.mean(vals)) if vals else None
         if len(runs) > 1:
@@ -78,9 +87,14 @@ def _row(family: str, setting: str, method: str, runs: list[dict[str, float]]) -
 
 def _score_all(models: dict[str, GennapeNet], baselines: Sequence[str], graphs: Sequence[Data],
                y: np.ndarray) -> dict[str, dict[str, float]]:
-    out = {name: score(y, predict(net, graphs)) for name, net in models.items()}
+    flops = get_baseline("flops")(graphs)
+    out = {}
+    for name, net in models.items():
+        pred = predict(net, graphs)
+        out[name] = score(y, pred) | {FLOPS_AGREEMENT: score(flops, pred, ("srcc",))["srcc"]}
     for b in baselines:
-        out[b] = score(y, get_baseline(b)(graphs), RANKING_METRICS)
+        scores = get_baseline(b)(graphs)
+        out[b] = score(y, scores, RANKING_METRICS) | {FLOPS_AGREEMENT: score(flops, scores, ("srcc",))["srcc"]}
     return out
 
 
@@ -137,7 +151,7 @@ def aggregate_seeds(tables: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     for table in tables:
         for r in table:
             groups.setdefault((r["family"], r["setting"], r["method"]), []).append(
-                {m: r[m] for m in list_metrics()})
+                {m: r.get(m) for m in _columns()})
     return [_row(f, s, m, runs) for (f, s, m), runs in groups.items()]
 
 
@@ -151,14 +165,16 @@ def _fmt(row: dict[str, Any], metric: str) -> str:
 
 
 def markdown_tables(rows: list[dict[str, Any]]) -> str:
-    """One markdown table per family (rows grouped by setting)."""
-    header = "| setting | method | SRCC | Kendall τ | NDCG@10 | MAE |\n|---|---|---|---|---|---|"
+    """One markdown table per family (rows grouped by setting). ρ(FLOPs): Spearman of the method's
+    scores with FLOPs, a diagnostic, not a quality metric."""
+    header = ("| setting | method | SRCC | Kendall τ | NDCG@10 | MAE | ρ(FLOPs) |\n"
+              "|---|---|---|---|---|---|---|")
     parts = []
     for fam in dict.fromkeys(r["family"] for r in rows):
         lines = [f"### {fam}", "", header]
         for r in (r for r in rows if r["family"] == fam):
             lines.append(f"| {r['setting']} | {r['method']} | " +
-                         " | ".join(_fmt(r, m) for m in ("srcc", "kendall", "ndcg10", "mae")) + " |")
+                         " | ".join(_fmt(r, m) for m in ("srcc", "kendall", "ndcg10", "mae", FLOPS_AGREEMENT)) + " |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
 

@@ -69,6 +69,13 @@ def test_train_writes_tables_and_compare_reads_them(tmp_path, monkeypatch, capsy
     assert ckpt.model["heads"] == 2 and ckpt.meta["family"] == "nb201" and ckpt.meta["train_size"] > 0
     flops = next(r for r in res["rows"] if r["method"] == "flops" and r["setting"] == "zero-shot")
     assert flops["mae"] is None
+    # rho(FLOPs), Spearman of each method's scores with FLOPs: 1 for FLOPs itself, below for the rest
+    assert flops["srcc_flops"] == pytest.approx(1.0)
+    rows = {(r["family"], r["setting"], r["method"]): r for r in res["rows"]}
+    for fam in ("nb101", "nb301"):
+        for m in ("gennape", "kgnn", "params"):
+            assert -1.0 <= rows[fam, "zero-shot", m]["srcc_flops"] < 1.0
+    assert "| ρ(FLOPs) |" in (tmp_path / "run" / "results.md").read_text()
     assert compare.main([str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "| nb101 | zero-shot | gennape |" in out
