@@ -52,19 +52,25 @@ def model_configs(cfg: DictConfig) -> dict[str, dict[str, Any]]:
 
 
 def aux_features(configs: dict[str, dict[str, Any]]) -> tuple[list[str], str]:
-    """The one feature list and scaling of the run's models that take features (``[]`` if none does)."""
-    lists = {(tuple(mc["aux_features"]), mc["aux_scaling"]) for mc in configs.values() if mc["aux_features"]}
-    if len(lists) > 1:
-        raise ValueError(f"models of one run must take the same auxiliary features and scaling, got {sorted(lists)}")
-    names, scaling = lists.pop() if lists else ((), "train")
-    return list(names), scaling
+    """The features to attach for the run: every model's, in first-seen order, and their one
+    scaling (``([], "train")`` if no model takes features). Each model then reads its own columns."""
+    users = [mc for mc in configs.values() if mc["aux_features"]]
+    scalings = {mc["aux_scaling"] for mc in users}
+    if len(scalings) > 1:
+        raise ValueError(f"models of one run must share one auxiliary-feature scaling, got {sorted(scalings)}")
+    names = list(dict.fromkeys(n for mc in users for n in mc["aux_features"]))
+    return names, scalings.pop() if scalings else "train"
 
 
 def build_and_fit(mc: dict[str, Any], train: Family, val: Family, trainer_kwargs: dict[str, Any],
-                  logger: Any, root_dir: Path, seed: int, resume: bool = False) -> tuple[GennapeNet, dict[str, Any]]:
+                  logger: Any, root_dir: Path, seed: int, resume: bool = False,
+                  attached: list[str] | None = None) -> tuple[GennapeNet, dict[str, Any]]:
     """A fresh net from model config ``mc``, fitted on ``train`` with early stopping on ``val``
-    (``resume``: pick up the stages kept in ``root_dir``)."""
+    (``resume``: pick up the stages kept in ``root_dir``; ``attached``: the features the graphs
+    carry, of which the net reads its own)."""
     net = build_net(**build_kwargs(mc), seed=seed)
+    if mc["aux_features"] and list(mc["aux_features"]) != list(attached or []):
+        net.aux_columns = [list(attached or []).index(n) for n in mc["aux_features"]]
     info = fit(net, train.graphs, val.graphs if len(val) else None, PretrainConfig(**mc["pretrain"]),
                RegressConfig(**mc["regress"]), trainer_kwargs, logger, root_dir, seed, resume)
     return net, info
@@ -126,7 +132,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         nets = {}
         for name, mc in configs.items():
             nets[name], info[f"{name}/seed{seed}"] = build_and_fit(
-                mc, train_f, val_f, trainer_kwargs, logger, out_dir / f"{name}_seed{seed}", seed, resume)
+                mc, train_f, val_f, trainer_kwargs, logger, out_dir / f"{name}_seed{seed}", seed, resume, features)
         if seed == cfg.seeds[0]:
             main_cfg = configs[cfg.model.name]
             ckpt = save_checkpoint(out_dir / "model.ckpt", nets[cfg.model.name], main_cfg,

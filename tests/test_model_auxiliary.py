@@ -79,12 +79,34 @@ def test_train_with_features_writes_a_checkpoint_that_takes_them(tmp_path, monke
     assert n == 90 - len(range(0, 90, 7))  # every 7th has no 'good' value
     ckpt = load_checkpoint(tmp_path / "run2" / "model.ckpt")  # the default scaling: quantiles in the set
     assert ckpt.aux_scaling == "set" and float(ckpt.net.heads.aux_std[1]) == pytest.approx(12 ** -0.5, abs=0.05)
-    with pytest.raises(ValueError, match="same auxiliary features"):
-        train_mod.aux_features({"a": {"aux_features": ["x"], "aux_scaling": "train"},
-                                "b": {"aux_features": ["y"], "aux_scaling": "train"}})
-    with pytest.raises(ValueError, match="and scaling"):
+    assert train_mod.aux_features({"a": {"aux_features": ["x"], "aux_scaling": "train"},
+                                   "b": {"aux_features": ["y", "x"], "aux_scaling": "train"},
+                                   "c": {"aux_features": [], "aux_scaling": "set"}}) == (["x", "y"], "train")
+    with pytest.raises(ValueError, match="one auxiliary-feature scaling"):
         train_mod.aux_features({"a": {"aux_features": ["x"], "aux_scaling": "train"},
                                 "b": {"aux_features": ["x"], "aux_scaling": "set"}})
+
+
+def test_models_of_one_run_take_their_own_feature_subsets(tmp_path, monkeypatch):
+    """One run, three feature sets: each model's heads read their own columns of the attached features."""
+    _fill_stores(tmp_path / "features")
+    monkeypatch.setattr(store_mod, "DEFAULT_DIR", tmp_path / "features")
+    monkeypatch.setattr(train_mod, "load_graphs", _family)
+    res = train_mod.train(_cfg(tmp_path / "run", "model.aux_features=[noise]", "eval.fine_tune.seeds=1",
+                               "eval.plots=false", "eval.kgnn_baseline=false",
+                               "+eval.variants.with-good.aux_features=[good,noise]",
+                               "+eval.variants.no-features.aux_features=[]"))
+    assert {r["method"] for r in res["rows"]} >= {"gennape", "with-good", "no-features", "feature:good",
+                                                 "feature:noise"}
+    ckpt = load_checkpoint(tmp_path / "run" / "model.ckpt")  # the main model's own features only
+    assert ckpt.aux_features == ["noise"] and ckpt.net.heads.aux_dim == 1 and ckpt.net.aux_columns is None
+    # attached in first-seen order [noise, good]: the variant reads columns [1, 0]
+    net = build_net(aux_dim=2)
+    g = _family("nb101").graphs[0]
+    g.aux, g.aux_mask = torch.tensor([[3.0, 5.0]]), torch.tensor([[1.0, 0.0]])
+    net.aux_columns = [1, 0]
+    aux, mask = net.aux_inputs(g)
+    assert aux.tolist() == [[5.0, 3.0]] and mask.tolist() == [[0.0, 1.0]]
 
 
 def test_set_scaling_is_each_features_quantile_within_the_scored_set():

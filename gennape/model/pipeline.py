@@ -162,7 +162,8 @@ def fit_normalisers(net: GennapeNet, train: Sequence[Data]) -> None:
     net.encoder.feat_norm.fit(torch.cat([net.encoder.node_features(b) for b in loader(train, 1024)]))
     net.transform.fit(torch.cat([d.y for d in train]), torch.cat([d.flops for d in train]))
     if net.heads.aux_dim and all(hasattr(d, "aux") for d in train):
-        net.heads.fit_aux(torch.cat([d.aux for d in train]), torch.cat([d.aux_mask for d in train]))
+        aux, mask = zip(*(net.aux_inputs(d) for d in train))
+        net.heads.fit_aux(torch.cat(aux), torch.cat(mask))
 
 
 def _last_epoch(stage_dir: Path | None) -> list[Callback]:

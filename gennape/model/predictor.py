@@ -43,6 +43,20 @@ class GennapeNet(nn.Module):
         if fcm.num_clusters != heads.num_heads:
             raise ValueError(f"{fcm.num_clusters} clusters but {heads.num_heads} heads")
         self.encoder, self.fcm, self.heads, self.transform = encoder, fcm, heads, transform
+        # Which of the graphs' auxiliary columns the heads take, when a run attaches more features
+        # than this model uses (set by train.py; None = all of them, in order). Not saved: a
+        # checkpoint's graphs carry exactly its own features.
+        self.aux_columns: list[int] | None = None
+
+    def aux_inputs(self, data: Batch) -> tuple[Tensor | None, Tensor | None]:
+        """The heads' auxiliary values and mask from a batch (or graph): ``(None, None)`` for heads
+        without features or graphs without them."""
+        aux, mask = getattr(data, "aux", None), getattr(data, "aux_mask", None)
+        if not self.heads.aux_dim or aux is None:
+            return None, None
+        if self.aux_columns is not None:
+            aux, mask = aux[:, self.aux_columns], mask[:, self.aux_columns]
+        return aux, mask
 
     def embed(self, batch: Batch) -> Tensor:
         """Graph embeddings ``[B, D]``."""
@@ -52,9 +66,7 @@ class GennapeNet(nn.Module):
         """Transformed-space prediction ``target`` [B], ``per_head`` [B, K], ``memberships`` [B, K]."""
         z = self.embed(batch)
         u = self.fcm(z)
-        # Graphs may carry features for another model of the same run; heads without any ignore them.
-        aux, mask = (getattr(batch, "aux", None), getattr(batch, "aux_mask", None)) if self.heads.aux_dim else (None, None)
-        target, per_head = self.heads(z, u, aux, mask)
+        target, per_head = self.heads(z, u, *self.aux_inputs(batch))
         return {"embedding": z, "target": target, "per_head": per_head, "memberships": u}
 
     def forward(self, batch: Batch) -> Tensor:
