@@ -5,7 +5,9 @@
    machinery: a killed run resumes where it stopped, and the store keeps the seconds per cell.
 2. Spearman and Kendall with the accuracy, on the same cells, of the NNGP score (held-out accuracy
    of the kernel regression), of its negated loss, and of FLOPs, params and any other stored feature.
-3. Cost: NNGP seconds per cell (as measured during step 1) against one training epoch of that cell
+3. Why (a test of the README's reading): the NNGP score against the cell's number of conv, skip
+   and pooling edges, and its Spearman with the accuracy within each conv-edge count.
+4. Cost: NNGP seconds per cell (as measured during step 1) against one training epoch of that cell
    on CIFAR-10 (50,000 images, 32x32, batch 64, SGD), timed here over ``--steps`` steps of the cell's
    network on ``--timing-cells`` of the cells and scaled to the epoch, with the same torch threads.
 
@@ -48,6 +50,27 @@ def correlations(table: pd.DataFrame, target: str, scores: dict[str, pd.Series])
         tau = kendalltau(s[ok], table.loc[ok, target]).statistic
         rows.append({"score": name, "cells": int(ok.sum()), "spearman": float(rho), "kendall": float(tau)})
     return pd.DataFrame(rows)
+
+
+def edge_counts(spec: str) -> dict[str, int]:
+    """Operations on the six edges of an NB-201 cell spec (``|nor_conv_3x3~0|+|...``)."""
+    ops = [tok.split("~")[0] for tok in spec.replace("+", "").split("|") if tok]
+    return {"conv": sum("conv" in o for o in ops), "skip": ops.count("skip_connect"),
+            "pool": ops.count("avg_pool_3x3")}
+
+
+def by_structure(cells: pd.DataFrame, target: str) -> dict:
+    """Spearman of the NNGP score with each edge count, and with the accuracy within each conv count."""
+    ok = cells[cells["nngp"].notna()]
+    counts = pd.DataFrame([edge_counts(s) for s in ok.index], index=ok.index)
+    overall = {f"nngp_vs_{k}": float(spearmanr(ok["nngp"], counts[k]).statistic) for k in counts.columns}
+    overall["accuracy_vs_conv"] = float(spearmanr(ok[target], counts["conv"]).statistic)
+    strata = []
+    for k, g in ok.groupby(counts["conv"]):
+        rho = spearmanr(g["nngp"], g[target]).statistic if len(g) >= 10 else float("nan")
+        strata.append({"conv_edges": int(k), "cells": len(g), "mean_nngp": float(g["nngp"].mean()),
+                       "mean_accuracy": float(g[target].mean()), "spearman_nngp_accuracy": float(rho)})
+    return {"overall": overall, "strata": strata}
 
 
 def epoch_seconds(spec: str, steps: int, batch_size: int, seed: int) -> float:
@@ -115,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         "cells": len(cells), "distinct_networks": int(cells["hash"].nunique()), "target": target,
         "settings": {"nngp_images": cfg.nngp_images, "nngp_draws": cfg.nngp_draws, "image_size": 32},
         "correlations": corr.to_dict("records"),
+        "structure": by_structure(cells, target),
         "nngp_seconds_per_cell": {"mean": float(nngp_s.mean()), "median": float(nngp_s.median())},
         "epoch_seconds_per_cell": {"mean": float(np.mean(epochs)), "median": float(np.median(epochs)),
                                    "cells_timed": len(epochs), "steps": args.steps},
@@ -133,6 +157,10 @@ def markdown(s: dict) -> str:
     rows = "".join(f"| {r['score']} | {r['cells']} | {r['spearman']:.3f} | {r['kendall']:.3f} |\n"
                    for r in s["correlations"])
     st, ep, ratio = s["settings"], s["epoch_seconds_per_cell"], s["nngp_over_epoch"]
+    o = s["structure"]["overall"]
+    strata = "".join(f"| {r['conv_edges']} | {r['cells']} | {r['mean_nngp']:.3f} | {r['mean_accuracy']:.1f} | "
+                     f"{'–' if r['spearman_nngp_accuracy'] != r['spearman_nngp_accuracy'] else format(r['spearman_nngp_accuracy'], '.3f')} |\n"
+                     for r in s["structure"]["strata"])
     return (
         "# NNGP score on NAS-Bench-201 (CIFAR-10)\n\n"
         f"Produced by `{s['command'].strip()}` (one CPU thread per process, 2-core machine).\n\n"
@@ -146,7 +174,14 @@ def markdown(s: dict) -> str:
         f"{s['nngp_seconds_per_cell']['median']:.2f} s); one training epoch of the same cell on CIFAR-10 "
         f"(50,000 images, batch 64, SGD, timed over {ep['steps']} steps on {ep['cells_timed']} cells) "
         f"{ep['mean']:.0f} s (median {ep['median']:.0f} s): the NNGP score costs "
-        f"{ratio['median']:.4f} of an epoch (median ratio; mean {ratio['mean']:.4f}).\n"
+        f"{ratio['median']:.4f} of an epoch (median ratio; mean {ratio['mean']:.4f}).\n\n"
+        "## What the score follows\n\n"
+        f"Spearman of the NNGP score with the cell's number of conv edges {o['nngp_vs_conv']:.3f}, skip edges "
+        f"{o['nngp_vs_skip']:.3f}, pooling edges {o['nngp_vs_pool']:.3f}; of the accuracy with conv edges "
+        f"{o['accuracy_vs_conv']:.3f}. Within each conv-edge count (Spearman only where a count has 10 "
+        "cells or more):\n\n"
+        "| conv edges | cells | mean NNGP score | mean accuracy | Spearman NNGP vs accuracy |\n|---|---|---|---|---|\n"
+        + strata
     )
 
 
