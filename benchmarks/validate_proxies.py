@@ -1,12 +1,17 @@
 """Check our zero-cost proxies against NAS-Bench-Suite-Zero's published NB-201 CIFAR-10 values.
 
 For a seeded random sample of NB-201 cells from ``nb201/nb201_zc_reference_cifar10.csv.gz`` it
-computes every registered proxy on the cell's network (``gennape.spaces``), appends one row per
+computes every registered proxy on the cell's network, appends one row per
 (cell, proxy) to a CSV as it goes (so a killed run resumes where it stopped), then prints and
 writes a table: per proxy, Spearman between our value and the reference value, and the Spearman
 of ours and of the reference with the 200-epoch CIFAR-10 accuracy on the same cells.
 
-Run (one process; ~15 s per cell on one CPU thread):
+The network is, with ``--network graph`` (the default), the one the feature tables are computed
+on: the cell's canonical ComputeGraph run by ``to_torch(cg, batchnorm=True)``; with
+``--network space``, the cell's own ``nn.Module`` from ``gennape.spaces`` (BatchNorm where
+NB-201 puts it).
+
+Run (one process; ~15 s per cell on one CPU thread for every proxy):
     python benchmarks/validate_proxies.py --cells 300
 """
 
@@ -16,14 +21,17 @@ import argparse
 import csv
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import torch
+from torch import nn
 
 from gennape.data.paths import data_root
 from gennape.features.batch import proxy_batch
 from gennape.features.proxies import list_proxies, run_proxy
+from gennape.graph import from_module, to_torch
 from gennape.spaces import get_space
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,9 +63,18 @@ def done_pairs(path: Path) -> set[tuple[str, str]]:
     return set(zip(rows["arch"], rows["proxy"]))
 
 
-def compute(cells: pd.DataFrame, proxies: list[str], out: Path, batch_size: int, seed: int) -> None:
-    """Compute the missing (cell, proxy) values and append them to ``out``, one line at a time."""
+def network_factory(arch: str, network: str) -> Callable[[], nn.Module]:
+    """Fresh networks of cell ``arch``: from its ComputeGraph (``graph``) or its module (``space``)."""
     space = get_space("nb201")
+    if network == "space":
+        return lambda: space.build(arch)
+    cg = from_module(space.build(space.parse(arch)), torch.zeros(1, *space.input_shape), name=arch)
+    return lambda: to_torch(cg, batchnorm=True)
+
+
+def compute(cells: pd.DataFrame, proxies: list[str], out: Path, batch_size: int, seed: int,
+            network: str = "graph") -> None:
+    """Compute the missing (cell, proxy) values and append them to ``out``, one line at a time."""
     batch = proxy_batch(batch_size=batch_size, seed=seed)
     have = done_pairs(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -69,10 +86,11 @@ def compute(cells: pd.DataFrame, proxies: list[str], out: Path, batch_size: int,
         start = time.perf_counter()
         todo = [a for a in cells["arch"] if any((a, p) not in have for p in proxies)]
         for i, arch in enumerate(todo, 1):
+            make = network_factory(arch, network)
             for p in proxies:
                 if (arch, p) in have:
                     continue
-                r = run_proxy(p, lambda: space.build(arch), batch[0], batch[1], seed=seed)
+                r = run_proxy(p, make, batch[0], batch[1], seed=seed)
                 writer.writerow(
                     {"arch": arch, "proxy": p, "value": r.value, "reason": r.reason, "seconds": round(r.seconds, 3)}
                 )
@@ -172,13 +190,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--first", type=int, default=None, help="compute only the first N sampled cells")
     ap.add_argument("--seed-csv", type=Path, default=None, help="results of a run with another --seed")
     ap.add_argument("--summary-only", action="store_true", help="do not compute, only summarise")
+    ap.add_argument("--network", choices=("graph", "space"), default="graph",
+                    help="graph: to_torch(cg, batchnorm=True), as the feature tables; space: the cell's module")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     proxies = args.proxies or list_proxies()
     cells = sample_cells(args.cells, args.sample_seed)
     if not args.summary_only:
         todo = cells if args.first is None else cells.head(args.first)
-        compute(todo, proxies, args.out_csv, args.batch_size, args.seed)
+        compute(todo, proxies, args.out_csv, args.batch_size, args.seed, args.network)
     table = summarise(cells, proxies, args.out_csv, args.seed_csv)
     with pd.option_context("display.width", 200, "display.precision", 3):
         print(table.to_string(index=False))

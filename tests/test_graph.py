@@ -13,7 +13,7 @@ import torch
 from onnx import TensorProto, helper
 from torch import nn
 
-from gennape.graph import ComputeGraph, GraphError, from_module, from_onnx, list_ops, to_torch
+from gennape.graph import ComputeGraph, GraphError, batchnorm_after, from_module, from_onnx, list_ops, to_torch
 from gennape.graph.__main__ import main as cli
 from gennape.graph.encoding import NUM_FEATURES
 from gennape.graph.ops import count_params
@@ -77,6 +77,35 @@ def test_to_torch_round_trips(case):
     assert again.params == cg.params == count_params(net)
     with torch.no_grad():
         assert net(X).shape == model(X).shape
+
+
+def test_to_torch_with_batchnorm_folds_back_to_the_same_graph(case):
+    """The BatchNorms that features' networks get are exactly what canonicalisation folds away."""
+    name, model, cg, _ = case
+    torch.manual_seed(0)
+    plain = to_torch(cg)
+    torch.manual_seed(0)
+    net = to_torch(cg, batchnorm=True)
+    def bns(m):
+        return sum(isinstance(b, nn.BatchNorm2d) for b in m.modules())
+
+    assert bns(net) == bns(plain) + len(batchnorm_after(cg)) and len(batchnorm_after(cg)) > 0  # plain: kept BNs
+    assert from_module(net.eval(), X).hash == cg.hash, name
+    convs = lambda m: [c.weight for c in m.modules() if isinstance(c, nn.Conv2d)]  # noqa: E731
+    assert all(torch.equal(a, b) for a, b in zip(convs(plain), convs(net)))  # same draw of the weights
+    with torch.no_grad():
+        assert net.train()(torch.randn(4, 3, 32, 32)).shape[0] == 4
+
+
+def test_batchnorm_after_skips_a_conv_that_feeds_a_conv():
+    """A separable conv (depthwise straight into pointwise, as in DARTS) gets one BatchNorm, after both."""
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),
+                        nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.Conv2d(8, 16, 1), nn.ReLU(),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+    cg = from_module(net.eval(), X)
+    ops = [cg.nodes[i].op for i in sorted(batchnorm_after(cg))]
+    assert ops == ["Conv", "Conv"]  # the stem and the pointwise conv, not the depthwise one
+    assert "DepthwiseConv" in [n.op for n in cg.nodes]
 
 
 def test_graphs_of_different_networks_differ():

@@ -1,8 +1,9 @@
 """One registry of feature names: every zero-cost proxy, plus ``flops``, ``params`` and NNGP.
 
 A feature is computed from a :class:`~gennape.graph.ComputeGraph` alone: graph statistics read it,
-everything that runs a network runs ``to_torch(cg)`` (fresh weights), so a network's features are
-the same whether it came from ONNX, PyTorch or a search-space spec.
+everything that runs a network runs ``to_torch(cg, batchnorm=True)`` (fresh weights, a BatchNorm
+after each conv where the canonical form folds them away), so a network's features are the same
+whether it came from ONNX, PyTorch or a search-space spec.
 
 - Every registered proxy (:func:`gennape.features.proxies.list_proxies`) is a feature of the same
   name, scored on the proxy minibatch.
@@ -95,7 +96,7 @@ def register_feature(*names: str, needs: Iterable[str] = (), default: bool = Tru
 def _proxy(name: str, cg: ComputeGraph, inputs: FeatureInputs) -> ProxyResult:
     assert inputs.batch is not None, "the proxy batch was not built"
     x, y = inputs.batch
-    return run_proxy(name, lambda: to_torch(cg), x, y, seed=inputs.seed)
+    return run_proxy(name, lambda: to_torch(cg, batchnorm=True), x, y, seed=inputs.seed)
 
 
 def get_feature(name: str) -> Feature:
@@ -211,5 +212,6 @@ def _params(cg: ComputeGraph, inputs: FeatureInputs) -> float:
 def _nngp(cg: ComputeGraph, inputs: FeatureInputs) -> dict[str, float]:
     from gennape.features.nngp import nngp_score
 
-    res = nngp_score(lambda: to_torch(cg), draws=inputs.nngp_draws, seed=inputs.seed, data=inputs.nngp_data)
+    res = nngp_score(lambda: to_torch(cg, batchnorm=True), draws=inputs.nngp_draws, seed=inputs.seed,
+                     data=inputs.nngp_data)
     return {"nngp": res.accuracy, "nngp_loss": res.loss}

@@ -18,15 +18,19 @@ class GraphNet(nn.Module):
         cg: the graph; each node's module comes from its op's ``build``. Where a producer's shape
             differs from what its reader expects (a dropped flatten before a Linear, a global pool
             feeding a 1x1 Conv), the tensor is reshaped, as the original network did.
+        batchnorm: put a fresh BatchNorm after each convolution the canonical form may have folded
+            one into (see :func:`batchnorm_after`).
     """
 
-    def __init__(self, cg: ComputeGraph) -> None:
+    def __init__(self, cg: ComputeGraph, batchnorm: bool = False) -> None:
         super().__init__()
         self.cg = cg
-        self.layers = nn.ModuleList(
-            GM.Zeros(n.out_shape) if n.op == "Output" and not cg.inputs[i] else get_op(n.op).build(n)
-            for i, n in enumerate(cg.nodes)
-        )
+        with_bn = batchnorm_after(cg) if batchnorm else set()
+        layers = []
+        for i, n in enumerate(cg.nodes):
+            layer = GM.Zeros(n.out_shape) if n.op == "Output" and not cg.inputs[i] else get_op(n.op).build(n)
+            layers.append(nn.Sequential(layer, nn.BatchNorm2d(n.out_shape[0])) if i in with_bn else layer)
+        self.layers = nn.ModuleList(layers)
         self.reshape = [[cg.nodes[s].out_shape != want for s, want in zip(srcs, n.in_shapes)]
                         for n, srcs in zip(cg.nodes, cg.inputs)]
 
@@ -52,11 +56,34 @@ class GraphNet(nn.Module):
         return outs[0] if len(outs) == 1 else tuple(outs)
 
 
-def to_torch(cg: ComputeGraph) -> nn.Module:
-    """A fresh, randomly initialised ``nn.Module`` computing ``cg`` (one input tensor)."""
+_CONVS = ("Conv", "DepthwiseConv")
+
+
+def batchnorm_after(cg: ComputeGraph) -> set[int]:
+    """The convolutions that get a BatchNorm with ``to_torch(cg, batchnorm=True)``: every 2-D Conv
+    or DepthwiseConv, except one whose output goes straight into another convolution (a factorised
+    conv, as DARTS' separable convs) or into an explicit BatchNorm.
+
+    Canonical graphs fold a BatchNorm after a conv into its bias, and an ONNX export in eval mode
+    has already folded them, so the graph cannot say which convs had one. Modern convolutional
+    networks put one after nearly every conv; proxies that read activations or gradients at
+    initialisation (nwot, jacov, snip, NNGP, ...) are defined on networks with them.
+    """
+    readers: dict[int, list[str]] = {}
+    for i, srcs in enumerate(cg.inputs):
+        for s in srcs:
+            readers.setdefault(s, []).append(cg.nodes[i].op)
+    return {i for i, n in enumerate(cg.nodes)
+            if n.op in _CONVS and len(n.out_shape) == 3
+            and not any(op in (*_CONVS, "BatchNorm") for op in readers.get(i, []))}
+
+
+def to_torch(cg: ComputeGraph, batchnorm: bool = False) -> nn.Module:
+    """A fresh, randomly initialised ``nn.Module`` computing ``cg`` (one input tensor); with
+    ``batchnorm``, a BatchNorm after each conv of :func:`batchnorm_after` (how features see networks)."""
     if sum(n.op == "Input" for n in cg.nodes) != 1:
         raise ValueError(f"{cg.name}: to_torch supports graphs with exactly one input")
-    return GraphNet(cg)
+    return GraphNet(cg, batchnorm)
 
 
 def example_input(cg: ComputeGraph, batch: int = 1) -> torch.Tensor:
@@ -64,4 +91,4 @@ def example_input(cg: ComputeGraph, batch: int = 1) -> torch.Tensor:
     return torch.randn(batch, *cg.input_shape)
 
 
-__all__ = ["GraphNet", "to_torch", "example_input"]
+__all__ = ["GraphNet", "to_torch", "batchnorm_after", "example_input"]
