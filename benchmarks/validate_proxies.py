@@ -6,10 +6,10 @@ computes every registered proxy on the cell's network, appends one row per
 writes a table: per proxy, Spearman between our value and the reference value, and the Spearman
 of ours and of the reference with the 200-epoch CIFAR-10 accuracy on the same cells.
 
-The network is, with ``--network graph`` (the default), the one the feature tables are computed
-on: the cell's canonical ComputeGraph run by ``to_torch(cg, batchnorm=True)``; with
-``--network space``, the cell's own ``nn.Module`` from ``gennape.spaces`` (BatchNorm where
-NB-201 puts it).
+The network is, with ``--network space`` (the default), the cell's own ``nn.Module`` from
+``gennape.spaces`` (BatchNorm where NB-201 puts it): this checks the proxy definitions; with
+``--network graph``, the one the feature tables are computed on: the cell's canonical
+ComputeGraph run by ``to_torch(cg, batchnorm=True)``.
 
 Run (one process; ~15 s per cell on one CPU thread for every proxy):
     python benchmarks/validate_proxies.py --cells 300
@@ -73,7 +73,7 @@ def network_factory(arch: str, network: str) -> Callable[[], nn.Module]:
 
 
 def compute(cells: pd.DataFrame, proxies: list[str], out: Path, batch_size: int, seed: int,
-            network: str = "graph") -> None:
+            network: str = "space") -> None:
     """Compute the missing (cell, proxy) values and append them to ``out``, one line at a time."""
     batch = proxy_batch(batch_size=batch_size, seed=seed)
     have = done_pairs(out)
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--first", type=int, default=None, help="compute only the first N sampled cells")
     ap.add_argument("--seed-csv", type=Path, default=None, help="results of a run with another --seed")
     ap.add_argument("--summary-only", action="store_true", help="do not compute, only summarise")
-    ap.add_argument("--network", choices=("graph", "space"), default="graph",
+    ap.add_argument("--network", choices=("space", "graph"), default="space",
                     help="graph: to_torch(cg, batchnorm=True), as the feature tables; space: the cell's module")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
