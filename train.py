@@ -62,6 +62,28 @@ def aux_features(configs: dict[str, dict[str, Any]]) -> tuple[list[str], str]:
     return names, scalings.pop() if scalings else "train"
 
 
+# What must match for a resumed run to continue the same experiment (not the trainer, logger, paths).
+RUN_KEYS = ("data", "model", "baseline", "eval", "seed", "seeds")
+
+
+def check_same_run(cfg: DictConfig, run_dir: Path) -> None:
+    """Refuse to resume ``run_dir`` with another experiment than the one it was started with
+    (``ckpt_path=`` does not bring the run's own overrides back: pass them again)."""
+    saved_path = run_dir / ".hydra" / "config.yaml"
+    if not saved_path.is_file():
+        return
+    def plain(v: Any) -> Any:
+        return OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+
+    saved = OmegaConf.load(saved_path)
+    differ = [k for k in RUN_KEYS if plain(saved.get(k)) != plain(cfg.get(k))]
+    if differ:
+        over = run_dir / ".hydra" / "overrides.yaml"
+        was = " ".join(OmegaConf.load(over)) if over.is_file() else "?"
+        raise SystemExit(f"ckpt_path={run_dir}: this command's {', '.join(differ)} differ from the run's; "
+                         f"resume it with the overrides it was started with: python train.py {was} ckpt_path={run_dir}")
+
+
 def build_and_fit(mc: dict[str, Any], train: Family, val: Family, trainer_kwargs: dict[str, Any],
                   logger: Any, root_dir: Path, seed: int, resume: bool = False,
                   attached: list[str] | None = None) -> tuple[GennapeNet, dict[str, Any]]:
@@ -105,6 +127,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     out_dir = Path(cfg.ckpt_path if resume else cfg.output_dir)
     if resume and not out_dir.is_dir():
         raise SystemExit(f"ckpt_path={out_dir}: no such run folder")
+    if resume:
+        check_same_run(cfg, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     trainer_kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
     logger = instantiate(cfg.logger) if cfg.get("logger") else None

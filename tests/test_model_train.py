@@ -47,6 +47,19 @@ def test_experiments_compose(experiment, tmp_path):
         assert list(cfg.seeds) == [0, 1, 2, 3, 4] and cfg.eval.fine_tune.seeds == 0
 
 
+def test_resume_refuses_another_experiment(tmp_path):
+    """ckpt_path= does not bring back the run's overrides: resuming with other ones is refused."""
+    from omegaconf import OmegaConf
+
+    run = tmp_path / "run"
+    (run / ".hydra").mkdir(parents=True)
+    OmegaConf.save(_cfg(tmp_path, "experiment=nb101_to_nb201"), run / ".hydra" / "config.yaml")
+    OmegaConf.save(OmegaConf.create(["experiment=nb101_to_nb201"]), run / ".hydra" / "overrides.yaml")
+    with pytest.raises(SystemExit, match="experiment=nb101_to_nb201 ckpt_path="):
+        train_mod.train(_cfg(tmp_path, f"ckpt_path={run}"))
+    train_mod.check_same_run(_cfg(tmp_path, "experiment=nb101_to_nb201", f"ckpt_path={run}"), run)  # same: fine
+
+
 def test_fast_trainer_overrides_eval(tmp_path):
     cfg = _cfg(tmp_path)
     assert cfg.trainer.max_epochs == 2 and cfg.eval.fine_tune.seeds == 1 and cfg.data.limit == 300
