@@ -6,7 +6,7 @@
     python train.py experiment=ablation               # Table 3, 5 seeds
     python train.py model.heads=8 trainer.max_epochs=60 logger=wandb
     python train.py -m model.heads=1,4,8              # sweep (multirun/)
-    python train.py ckpt_path=outputs/DATE/TIME       # resume a killed run in its own folder
+    python train.py experiment=X ckpt_path=outputs/D/T # resume a killed run (its own overrides again)
 
 Writes ``results.md``, ``results.json``, plots and ``model.ckpt`` (the main model of the first seed,
 readable by ``predict.py --checkpoint``) to the run folder (Hydra's output dir).
@@ -14,6 +14,7 @@ readable by ``predict.py --checkpoint``) to the run folder (Hydra's output dir).
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -174,6 +175,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         tables.append(rows)
     rows = tables[0] if len(tables) == 1 else aggregate_seeds(tables)
     info["total_seconds"] = time.perf_counter() - t0
+    if resume and (prev := _previous_total(out_dir)) is not None:  # a finished run, evaluated again
+        info["first_total_seconds"] = prev
     save_results(rows, out_dir, {"info": info, "uncertainty": uncertainty,
                                  "config": OmegaConf.to_container(cfg, resolve=True)})
     print(markdown_tables(rows))
@@ -187,6 +190,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if logger is not None and hasattr(logger, "experiment") and hasattr(logger.experiment, "finish"):
         logger.experiment.finish()
     return {"rows": rows, "info": info, "output_dir": str(out_dir)}
+
+
+def _previous_total(run_dir: Path) -> float | None:
+    """Wall time of the run's first finished call (kept across re-evaluations), if it finished."""
+    path = run_dir / "results.json"
+    if not path.is_file():
+        return None
+    info = json.loads(path.read_text()).get("info", {})
+    return info.get("first_total_seconds", info.get("total_seconds"))
 
 
 def _overrides() -> list[str]:
