@@ -73,6 +73,7 @@ def check_same_run(cfg: DictConfig, run_dir: Path) -> None:
     saved_path = run_dir / ".hydra" / "config.yaml"
     if not saved_path.is_file():
         return
+
     def plain(v: Any) -> Any:
         return OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
 
@@ -92,8 +93,9 @@ def build_and_fit(mc: dict[str, Any], train: Family, val: Family, trainer_kwargs
     (``resume``: pick up the stages kept in ``root_dir``; ``attached``: the features the graphs
     carry, of which the net reads its own)."""
     net = build_net(**build_kwargs(mc), seed=seed)
-    if mc["aux_features"] and list(mc["aux_features"]) != list(attached or []):
-        net.aux_columns = [list(attached or []).index(n) for n in mc["aux_features"]]
+    attached = list(attached or [])
+    if mc["aux_features"] and list(mc["aux_features"]) != attached:
+        net.aux_columns = [attached.index(n) for n in mc["aux_features"]]
     info = fit(net, train.graphs, val.graphs if len(val) else None, PretrainConfig(**mc["pretrain"]),
                RegressConfig(**mc["regress"]), trainer_kwargs, logger, root_dir, seed, resume)
     return net, info

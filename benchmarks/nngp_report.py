@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -158,9 +159,11 @@ def markdown(s: dict) -> str:
                    for r in s["correlations"])
     st, ep, ratio = s["settings"], s["epoch_seconds_per_cell"], s["nngp_over_epoch"]
     o = s["structure"]["overall"]
+    def rho(v: float) -> str:
+        return "–" if math.isnan(v) else f"{v:.3f}"
+
     strata = "".join(f"| {r['conv_edges']} | {r['cells']} | {r['mean_nngp']:.3f} | {r['mean_accuracy']:.1f} | "
-                     f"{'–' if r['spearman_nngp_accuracy'] != r['spearman_nngp_accuracy'] else format(r['spearman_nngp_accuracy'], '.3f')} |\n"
-                     for r in s["structure"]["strata"])
+                     f"{rho(r['spearman_nngp_accuracy'])} |\n" for r in s["structure"]["strata"])
     return (
         "# NNGP score on NAS-Bench-201 (CIFAR-10)\n\n"
         f"Produced by `{s['command'].strip()}` (one CPU thread per process, 2-core machine).\n\n"

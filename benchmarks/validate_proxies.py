@@ -154,6 +154,27 @@ def summarise(cells: pd.DataFrame, proxies: list[str], out: Path, other: Path | 
     return pd.DataFrame(rows)
 
 
+def layer_counts(cells: pd.DataFrame, k: int, module_csv: Path, graph_csv: Path) -> str:
+    """Markdown: ReLU, Conv and BatchNorm modules of the first ``k`` sampled cells as their own module
+    and as ``to_torch(cg, batchnorm=True)``, with nwot from each run's CSV (``module_csv``, ``graph_csv``)."""
+    def nwot(path: Path) -> dict[str, float]:
+        rows = _load(path)
+        return dict(zip(rows.loc[rows["proxy"] == "nwot", "arch"], rows.loc[rows["proxy"] == "nwot", "value"]))
+
+    def count(m: nn.Module, kind: type[nn.Module]) -> int:
+        return sum(isinstance(x, kind) for x in m.modules())
+
+    ours = {"module": nwot(module_csv), "graph": nwot(graph_csv)}
+    lines = ["| cell | ReLU module / graph | Conv module / graph | BatchNorm module / graph | nwot module / graph |",
+             "|---|---|---|---|---|"]
+    for i, arch in enumerate(cells["arch"].head(k)):
+        mod, graph = network_factory(arch, "space")(), network_factory(arch, "graph")()
+        counts = " | ".join(f"{count(mod, t)} / {count(graph, t)}" for t in (nn.ReLU, nn.Conv2d, nn.BatchNorm2d))
+        lines.append(f"| {i} | {counts} | {ours['module'].get(arch, float('nan')):.1f} / "
+                     f"{ours['graph'].get(arch, float('nan')):.1f} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_markdown(table: pd.DataFrame, path: Path, command: str, notes: str) -> None:
     """Write the validation table (and free-text notes) to ``path``."""
     fmt = table.copy()
@@ -192,6 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--summary-only", action="store_true", help="do not compute, only summarise")
     ap.add_argument("--network", choices=("space", "graph"), default="space",
                     help="graph: to_torch(cg, batchnorm=True), as the feature tables; space: the cell's module")
+    ap.add_argument("--layer-counts", type=int, default=0,
+                    help="append module vs graph layer counts and nwot for the first N cells (needs both CSVs)")
+    ap.add_argument("--module-csv", type=Path, default=REPO / "benchmarks/results/proxy_validation_nb201.csv",
+                    help="the --network space results, for --layer-counts")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     proxies = args.proxies or list_proxies()
@@ -203,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     with pd.option_context("display.width", 200, "display.precision", 3):
         print(table.to_string(index=False))
     notes = args.notes.read_text() if args.notes else ""
+    if args.layer_counts:
+        notes += "\n" + layer_counts(cells, args.layer_counts, args.module_csv, args.out_csv)
     command = "python benchmarks/validate_proxies.py " + " ".join(argv if argv is not None else sys.argv[1:])
     write_markdown(table, args.doc, command.strip(), notes)
     print(f"wrote {args.doc}")

@@ -88,13 +88,13 @@ def _row(family: str, setting: str, method: str, runs: list[dict[str, float]]) -
 def _score_all(models: dict[str, GennapeNet], baselines: Sequence[str], graphs: Sequence[Data],
                y: np.ndarray) -> dict[str, dict[str, float]]:
     flops = get_baseline("flops")(graphs)
-    out = {}
-    for name, net in models.items():
-        pred = predict(net, graphs)
-        out[name] = score(y, pred) | {FLOPS_AGREEMENT: score(flops, pred, ("srcc",))["srcc"]}
+
+    def scored(pred: np.ndarray, metrics: tuple[str, ...] | None = None) -> dict[str, float]:
+        return score(y, pred, metrics) | {FLOPS_AGREEMENT: score(flops, pred, ("srcc",))["srcc"]}
+
+    out = {name: scored(predict(net, graphs)) for name, net in models.items()}
     for b in baselines:
-        scores = get_baseline(b)(graphs)
-        out[b] = score(y, scores, RANKING_METRICS) | {FLOPS_AGREEMENT: score(flops, scores, ("srcc",))["srcc"]}
+        out[b] = scored(get_baseline(b)(graphs), RANKING_METRICS)
     return out
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +30,7 @@ TITLES: dict[str, str] = {
              "variants: with the FLOPs division, with a fitted power of it, without features)",
     "paper_seeds": "NB-101 → NB-201 zero-shot over several training seeds (the paper direction's spread)",
     "ablation": "Ablation (the paper's Table 3, plus features): each part on the same splits, mean ± std over seeds",
-    "features": "Auxiliary features: GENNAPE with FLOPs, params and four zero-cost proxies, with FLOPs and params "
+    "features": "Auxiliary features: GENNAPE with FLOPs, params, synflow and l2_norm, with FLOPs and params "
                 "only, and without features; every feature alone beside (`experiment=features`)",
 }
 
@@ -182,7 +183,7 @@ def _nngp(path: Path) -> str:
                   f"**{ratio['median']:.4f}** of one CIFAR-10 training epoch of the same cell (median ratio)."]
     if (o := d.get("structure", {}).get("overall")) is not None:
         within = [f"{r['conv_edges']} conv edges {r['spearman_nngp_accuracy']:.2f}" for r in d["structure"]["strata"]
-                  if r["spearman_nngp_accuracy"] == r["spearman_nngp_accuracy"]]
+                  if not math.isnan(r["spearman_nngp_accuracy"])]
         lines += ["", f"What it follows: Spearman with the number of conv edges {o['nngp_vs_conv']:.3f}, skip edges "
                       f"{o['nngp_vs_skip']:.3f} (the accuracy's with conv edges: {o['accuracy_vs_conv']:.3f}); "
                       f"with the accuracy within one conv count: {', '.join(within)}."]
