@@ -27,3 +27,25 @@ def test_unknown_names_and_ops_are_clear_errors():
     enc = GraphEncoder(3, NUM_FEATURES, hidden=8, num_layers=1)
     with pytest.raises(ValueError, match="op index"):
         enc(Batch.from_data_list([g]))
+
+
+def test_unseen_ops_get_the_learnt_embedding_of_their_kind():
+    ops = list_ops()
+    enc = GraphEncoder(len(ops), NUM_FEATURES, hidden=8, num_layers=1)
+    before = enc.op_embed.weight.detach().clone()
+    seen = torch.zeros(len(ops), dtype=torch.bool)
+    for name in ("Input", "Output", "Conv", "ReLU", "Sigmoid", "Add", "AvgPool", "GlobalAvgPool", "Linear"):
+        seen[ops.index(name)] = True
+    filled = enc.fill_unseen_ops(seen)
+    after = enc.op_embed.weight.detach()
+    assert set(filled) == {o for i, o in enumerate(ops) if not seen[i]}
+    torch.testing.assert_close(after[seen], before[seen])  # seen rows, hence training graphs, unchanged
+    torch.testing.assert_close(after[ops.index("MaxPool")], before[ops.index("AvgPool")])  # pool <- pool
+    torch.testing.assert_close(after[ops.index("Concat")], before[ops.index("Add")])  # merge <- merge
+    torch.testing.assert_close(after[ops.index("GELU")],  # activation <- mean of the seen activations
+                               before[[ops.index("ReLU"), ops.index("Sigmoid")]].mean(0))
+    torch.testing.assert_close(after[ops.index("Slice")], before[seen].mean(0))  # no shape op seen: all seen
+    assert enc.fill_unseen_ops(seen) == filled  # idempotent
+    torch.testing.assert_close(enc.op_embed.weight.detach(), after)
+    with pytest.raises(ValueError, match="seen must be"):
+        enc.fill_unseen_ops(seen[:3])

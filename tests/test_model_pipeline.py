@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from gennape.graph.ops import list_ops
 from gennape.model import pipeline as P
 from gennape.model.metrics import srcc
 from gennape.model.predictor import build_net
@@ -21,6 +22,9 @@ def test_gennape_fits_synthetic_graphs_and_freezes_centroids():
                  P.RegressConfig(epochs=25, batch_size=25, patience=25), QUIET)
     assert info["pretrain_epochs"] == 2 and info["regress_epochs"] >= 1
     centroids = net.fcm.centroids.clone()
+    seen = torch.unique(torch.cat([g.op for g in train]))
+    assert info["filled_ops"] and all(int(i) not in set(seen.tolist()) for i in
+                                      (list_ops().index(o) for o in info["filled_ops"]))
     y = np.array([g.y.item() for g in test])
     res = P.predict(net, test, details=True)
     assert srcc(y, res["accuracy"]) > 0.7

@@ -35,6 +35,9 @@ class OpSpec:
         params: node -> trainable parameter count.
         flops: node -> FLOPs (2 x MACs) at batch 1.
         ordered: whether input order matters (Concat, MatMul); Add/Mul are symmetric.
+        kind: the op's role (``conv``, ``activation``, ``merge``, ``pool``, ...). A predictor gives
+            an op it never saw in training what it learnt for the seen ops of the same kind
+            (``gennape.model.encoder.GraphEncoder.fill_unseen_ops``).
     """
 
     name: str
@@ -42,6 +45,7 @@ class OpSpec:
     params: Callable[["Node"], int] = _zero
     flops: Callable[["Node"], int] = _zero
     ordered: bool = False
+    kind: str = "other"
 
 
 _OPS: Registry[OpSpec] = Registry("op")
@@ -120,34 +124,35 @@ def _same(module: type[nn.Module]) -> Callable[["Node"], nn.Module]:
 
 
 for _spec in [
-    OpSpec("Input", lambda n: nn.Identity()),
-    OpSpec("Output", lambda n: nn.Identity()),
-    OpSpec("Conv", _conv, _conv_params, _conv_flops),
-    OpSpec("DepthwiseConv", _conv, _conv_params, _conv_flops),
-    OpSpec("Linear", _linear, _linear_params, _linear_flops),
-    OpSpec("ReLU", _same(nn.ReLU)),
-    OpSpec("ReLU6", _same(nn.ReLU6)),
-    OpSpec("HardSwish", _same(nn.Hardswish)),
-    OpSpec("HardSigmoid", _same(nn.Hardsigmoid)),
-    OpSpec("Sigmoid", _same(nn.Sigmoid)),
-    OpSpec("SiLU", _same(nn.SiLU)),
-    OpSpec("GELU", _same(nn.GELU)),
-    OpSpec("Tanh", _same(nn.Tanh)),
-    OpSpec("Add", _same(M.Add)),
-    OpSpec("Mul", _same(M.Mul)),
-    OpSpec("Concat", lambda n: M.Concat(n.attr("axis", 0) + 1), ordered=True),
-    OpSpec("MaxPool", _maxpool),
-    OpSpec("AvgPool", _avgpool),
-    OpSpec("GlobalAvgPool", _same(M.GlobalAvgPool)),
-    OpSpec("Pad", lambda n: M.Pad(n.attr("pads"), n.attr("value", 0.0))),
-    OpSpec("Softmax", lambda n: nn.Softmax(n.attr("axis") + 1)),
-    OpSpec("LayerNorm", lambda n: nn.LayerNorm(n.attr("normalized_shape")), _norm_params),
+    OpSpec("Input", lambda n: nn.Identity(), kind="input"),
+    OpSpec("Output", lambda n: nn.Identity(), kind="output"),
+    OpSpec("Conv", _conv, _conv_params, _conv_flops, kind="conv"),
+    OpSpec("DepthwiseConv", _conv, _conv_params, _conv_flops, kind="conv"),
+    OpSpec("Linear", _linear, _linear_params, _linear_flops, kind="linear"),
+    OpSpec("ReLU", _same(nn.ReLU), kind="activation"),
+    OpSpec("ReLU6", _same(nn.ReLU6), kind="activation"),
+    OpSpec("HardSwish", _same(nn.Hardswish), kind="activation"),
+    OpSpec("HardSigmoid", _same(nn.Hardsigmoid), kind="activation"),
+    OpSpec("Sigmoid", _same(nn.Sigmoid), kind="activation"),
+    OpSpec("SiLU", _same(nn.SiLU), kind="activation"),
+    OpSpec("GELU", _same(nn.GELU), kind="activation"),
+    OpSpec("Tanh", _same(nn.Tanh), kind="activation"),
+    OpSpec("Add", _same(M.Add), kind="merge"),
+    OpSpec("Mul", _same(M.Mul), kind="merge"),
+    OpSpec("Concat", lambda n: M.Concat(n.attr("axis", 0) + 1), ordered=True, kind="merge"),
+    OpSpec("MaxPool", _maxpool, kind="pool"),
+    OpSpec("AvgPool", _avgpool, kind="pool"),
+    OpSpec("GlobalAvgPool", _same(M.GlobalAvgPool), kind="global_pool"),
+    OpSpec("Pad", lambda n: M.Pad(n.attr("pads"), n.attr("value", 0.0)), kind="shape"),
+    OpSpec("Softmax", lambda n: nn.Softmax(n.attr("axis") + 1), kind="activation"),
+    OpSpec("LayerNorm", lambda n: nn.LayerNorm(n.attr("normalized_shape")), _norm_params, kind="norm"),
     OpSpec("BatchNorm", lambda n: nn.BatchNorm2d(n.out_shape[0]) if len(n.out_shape) == 3
-           else nn.BatchNorm1d(n.out_shape[0]), _norm_params),
-    OpSpec("MatMul", _same(M.MatMul), flops=_matmul_flops, ordered=True),
-    OpSpec("Transpose", lambda n: M.Permute(n.attr("perm"))),
-    OpSpec("Reshape", lambda n: M.Reshape(n.out_shape)),
-    OpSpec("Slice", lambda n: M.Slice(n.attr("axis"), n.attr("start"), n.attr("end"), n.attr("step"))),
+           else nn.BatchNorm1d(n.out_shape[0]), _norm_params, kind="norm"),
+    OpSpec("MatMul", _same(M.MatMul), flops=_matmul_flops, ordered=True, kind="linear"),
+    OpSpec("Transpose", lambda n: M.Permute(n.attr("perm")), kind="shape"),
+    OpSpec("Reshape", lambda n: M.Reshape(n.out_shape), kind="shape"),
+    OpSpec("Slice", lambda n: M.Slice(n.attr("axis"), n.attr("start"), n.attr("end"), n.attr("step")),
+           kind="shape"),
 ]:
     register_op(_spec)
 

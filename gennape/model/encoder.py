@@ -15,6 +15,7 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.utils import scatter
 
 from gennape.graph.encoding import FEATURE_NAMES
+from gennape.graph.ops import get_op, list_ops
 from gennape.registry import Registry
 
 LayerFactory = Callable[[int, int], nn.Module]
@@ -120,6 +121,37 @@ class GraphEncoder(nn.Module):
     @property
     def out_dim(self) -> int:
         return self.hidden
+
+    @torch.no_grad()
+    def fill_unseen_ops(self, seen: Tensor) -> list[str]:
+        """Give every op that no training graph contains a learnt embedding instead of its random
+        initial one: the mean of the seen ops of its kind (``OpSpec.kind``: MaxPool gets what
+        AvgPool learnt, Concat what Add learnt), or of all seen ops if none of its kind was seen.
+        Embeddings of seen ops, and so every training graph's embedding, do not change.
+
+        Args:
+            seen: ``[num_ops]`` bool, True for ops that occur in the training graphs.
+
+        Returns:
+            the names of the ops that were filled.
+        """
+        ops = list_ops()[:self.num_ops]
+        seen = seen.bool()
+        if len(ops) != self.num_ops or seen.shape != (self.num_ops,):
+            raise ValueError(f"seen must be [{self.num_ops}] for an encoder of {self.num_ops} ops, "
+                             f"got {tuple(seen.shape)} ({len(ops)} ops registered)")
+        if not seen.any():
+            return []
+        weight = self.op_embed.weight
+        kinds = [get_op(o).kind for o in ops]
+        filled = []
+        for i, kind in enumerate(kinds):
+            if seen[i]:
+                continue
+            same = [j for j, k in enumerate(kinds) if k == kind and seen[j]]
+            weight[i] = weight[same].mean(0) if same else weight[seen].mean(0)
+            filled.append(ops[i])
+        return filled
 
     def node_features(self, data: Data | Batch) -> Tensor:
         """``data.feat``, made scale-free per graph if ``relative`` (before normalisation)."""

@@ -6,7 +6,9 @@ Lightning runs every loop; this module only orders the stages and hands each the
 2. (optional) contrastive pretraining of the encoder;
 3. fuzzy c-means on the training embeddings (centroids frozen from here on);
 4. regression of the heads (and encoder) with early stopping on a validation split, restoring
-   the best epoch's weights.
+   the best epoch's weights;
+5. ops that no training graph contains get the embedding learnt for their kind (their rows are
+   still random: nothing trained them).
 
 With a ``root_dir``, every Lightning stage keeps ``<root_dir>/<stage>/last.ckpt`` (weights,
 optimizer, scheduler, callbacks) after each epoch and the network's state after each finished
@@ -198,6 +200,16 @@ def pretrain(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None,
     return {"pretrain_epochs": len(timer.seconds), "pretrain_s_per_epoch": _mean(timer.seconds)}
 
 
+def fill_unseen_ops(net: GennapeNet, train: Sequence[Data]) -> list[str]:
+    """Learnt embeddings for the ops no training graph has (see ``GraphEncoder.fill_unseen_ops``):
+    a family never seen in training (NB-101's Concat and MaxPool after NB-201) must not be encoded
+    through rows left at their random initialisation."""
+    seen = torch.zeros(net.encoder.num_ops, dtype=torch.bool)
+    for d in train:
+        seen[d.op] = True
+    return net.encoder.fill_unseen_ops(seen)
+
+
 def fit_clusters(net: GennapeNet, train: Sequence[Data]) -> np.ndarray:
     """Fuzzy c-means on the training embeddings; freezes the centroids in ``net.fcm``."""
     return net.fcm.fit(embed(net, train)).numpy()
@@ -270,6 +282,7 @@ def fit(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None, pret
     root = Path(root_dir) if root_dir is not None else None
     done = _load_stage(net, root, "regress", resume)
     if done is not None:
+        fill_unseen_ops(net, train)  # idempotent; runs saved before it existed get it too
         return done
     info: dict[str, Any] = {}
     fit_normalisers(net, train)
@@ -283,6 +296,7 @@ def fit(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None, pret
     fit_clusters(net, train)
     info |= regress(net, train, val, regress_cfg, trainer_kwargs, logger, root / "regress" if root else None,
                     seed, resume)
+    info["filled_ops"] = fill_unseen_ops(net, train)
     info["fit_seconds"] = time.perf_counter() - t0
     _save_stage(net, root, "regress", info)
     return info
