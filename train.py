@@ -150,7 +150,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     tr, va, te = split_indices(len(source), d.val_fraction, d.test_fraction, d.split_seed)
     train_f, val_f, test_f = source.subset(tr), source.subset(va), source.subset(te)
     info: dict[str, Any] = {"graph_load_seconds": time.perf_counter() - t0, "train_size": len(train_f),
-                            "val_size": len(val_f), "test_size": len(test_f)}
+                            "val_size": len(val_f), "test_size": len(test_f), "code": code_version()}
     ft = FinetuneConfig(**cfg.eval.fine_tune)
     # Every feature alone as a baseline on the same architectures (FLOPs and params are there already).
     baselines = list(cfg.eval.baselines) + [f"feature:{n}" for n in features if n not in cfg.eval.baselines]
@@ -192,6 +192,24 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if logger is not None and hasattr(logger, "experiment") and hasattr(logger.experiment, "finish"):
         logger.experiment.finish()
     return {"rows": rows, "info": info, "output_dir": str(out_dir)}
+
+
+def code_version() -> str:
+    """The commit the run's code came from (``+changes`` when the work tree differs from it), or
+    the package version outside a git checkout, so every result can be traced to its code."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "gennape", "train.py"],
+                               cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        import gennape
+
+        return f"gennape {gennape.__version__}"
+    return head + ("+changes" if dirty else "")
 
 
 def _previous_total(run_dir: Path) -> float | None:

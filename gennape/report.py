@@ -109,7 +109,7 @@ def _timing(info: dict[str, Any]) -> str:
              f"({info['total_seconds'] / 60:.1f} min)" if first is not None else
              f"total {info.get('total_seconds', 0) / 60:.1f} min wall time on 2 CPU cores (the shipped runs ran "
              "side by side, so each alone is faster)")
-    parts = [total,
+    parts = [total, f"code `{info['code']}`" if info.get("code") else "code commit not recorded (run made before runs recorded it)",
              f"{info.get('train_size')} training / {info.get('val_size')} validation / "
              f"{info.get('test_size')} test architectures"]
     for key, v in info.items():
