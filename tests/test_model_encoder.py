@@ -49,19 +49,3 @@ def test_unseen_ops_get_the_learnt_embedding_of_their_kind():
     torch.testing.assert_close(enc.op_embed.weight.detach(), after)
     with pytest.raises(ValueError, match="seen must be"):
         enc.fill_unseen_ops(seen[:3])
-
-
-@pytest.mark.parametrize("pool,width,sees_counts", [("mean", 1, False), ("sum", 1, True), ("max", 1, False),
-                                                     ("mean+sum", 2, True), ("mean+log", 2, True)])
-def test_readouts_and_what_they_see(pool, width, sees_counts):
-    g = synthetic_graphs(1, seed=4)[0]
-    # The same graph twice, side by side: the same op mix, twice the count of every op.
-    twice = g.clone()
-    twice.op, twice.feat = torch.cat([g.op, g.op]), torch.cat([g.feat, g.feat])
-    twice.edge_index = torch.cat([g.edge_index, g.edge_index + g.num_nodes], dim=1)
-    twice.num_nodes = 2 * g.num_nodes
-    enc = GraphEncoder(len(list_ops()), NUM_FEATURES, hidden=8, num_layers=2, pool=pool).eval()
-    enc.feat_norm.fit(g.feat)
-    z = enc(Batch.from_data_list([g, twice]))
-    assert enc.out_dim == 8 * width and z.shape == (2, 8 * width)
-    assert not torch.allclose(z[0], z[1], atol=1e-5) if sees_counts else torch.allclose(z[0], z[1], atol=1e-5)

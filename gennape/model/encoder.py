@@ -21,23 +21,8 @@ from gennape.registry import Registry
 LayerFactory = Callable[[int, int], nn.Module]
 
 _LAYERS: Registry[LayerFactory] = Registry("GNN layer")
-
-
-def _mean_log(h: Tensor, batch: Tensor) -> Tensor:
-    """Mean pooling and the mean scaled by ``log(n + 1)`` of the graph's n nodes (PNA's
-    amplification scaler, Corso et al. 2020): proportions and, log-compressed, counts."""
-    mean = gnn.global_mean_pool(h, batch)
-    n = scatter(torch.ones_like(batch, dtype=h.dtype), batch, dim=0, dim_size=mean.shape[0], reduce="sum")
-    return torch.cat([mean, mean * torch.log1p(n)[:, None]], dim=1)
-
-
-# Readout name -> (fn(node states, batch) -> [B, width * hidden], width). Mean pooling (GENNAPE)
-# sees proportions only: two graphs of the same op mix have one embedding whatever their size,
-# while the accuracy of a family never trained on follows counts (NB-101's number of 3x3 convs).
-_POOLS: dict[str, tuple[Callable[[Tensor, Tensor], Tensor], int]] = {
-    "mean": (gnn.global_mean_pool, 1), "sum": (gnn.global_add_pool, 1), "max": (gnn.global_max_pool, 1),
-    "mean+sum": (lambda h, b: torch.cat([gnn.global_mean_pool(h, b), gnn.global_add_pool(h, b)], dim=1), 2),
-    "mean+log": (_mean_log, 2),
+_POOLS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+    "mean": gnn.global_mean_pool, "sum": gnn.global_add_pool, "max": gnn.global_max_pool,
 }
 
 
@@ -108,7 +93,7 @@ class GraphEncoder(nn.Module):
         hidden: width of node states and of the graph embedding.
         num_layers: message passing layers.
         layer: registry name of the layer (``graphconv`` = k-GNN).
-        pool: readout, ``mean`` | ``sum`` | ``max`` | ``mean+sum`` | ``mean+log`` (see ``_POOLS``).
+        pool: readout, ``mean`` | ``sum`` | ``max``.
         dropout: dropout after every layer; its randomness also makes the two contrastive views.
         bidirectional: pass messages along reversed edges too (else information flows only
             from inputs to outputs, and early nodes never see what follows them).
@@ -135,7 +120,7 @@ class GraphEncoder(nn.Module):
 
     @property
     def out_dim(self) -> int:
-        return self.hidden * _POOLS[self.pool_name][1]
+        return self.hidden
 
     @torch.no_grad()
     def fill_unseen_ops(self, seen: Tensor) -> list[str]:
@@ -192,7 +177,7 @@ class GraphEncoder(nn.Module):
     def forward(self, data: Data | Batch) -> Tensor:
         """Graph embeddings ``[num_graphs, hidden]``."""
         h = self.node_states(data)
-        return _POOLS[self.pool_name][0](h, _batch_index(data, h.shape[0]))
+        return _POOLS[self.pool_name](h, _batch_index(data, h.shape[0]))
 
 
 def _batch_index(data: Data | Batch, num_nodes: int) -> Tensor:
