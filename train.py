@@ -97,7 +97,8 @@ def build_and_fit(mc: dict[str, Any], train: Family, val: Family, trainer_kwargs
     if mc["aux_features"] and list(mc["aux_features"]) != attached:
         net.aux_columns = [attached.index(n) for n in mc["aux_features"]]
     info = fit(net, train.graphs, val.graphs if len(val) else None, PretrainConfig(**mc["pretrain"]),
-               RegressConfig(**mc["regress"]), trainer_kwargs, logger, root_dir, seed, resume)
+               RegressConfig(**mc["regress"]), trainer_kwargs, logger, root_dir, seed, resume,
+               fill_unseen=mc.get("fill_unseen_ops", True))
     return net, info
 
 

@@ -39,8 +39,12 @@ def test_gennape_fits_synthetic_graphs_and_freezes_centroids():
 def test_baseline_has_single_head_and_no_flops_transform():
     graphs = synthetic_graphs(60, seed=2)
     net = build_net(hidden=16, num_layers=1, heads=1, divide_by_flops=False, seed=0)
-    P.fit(net, graphs[:40], graphs[40:], P.PretrainConfig(enabled=False),
-          P.RegressConfig(epochs=3, batch_size=20), QUIET)
+    init = net.encoder.op_embed.weight.detach().clone()
+    info = P.fit(net, graphs[:40], graphs[40:], P.PretrainConfig(enabled=False),
+                 P.RegressConfig(epochs=3, batch_size=20), QUIET, fill_unseen=False)
+    concat = list_ops().index("Concat")  # synthetic graphs have none: left at its initial row
+    assert info["filled_ops"] == []  # only weight decay touches a row that no graph uses
+    torch.testing.assert_close(net.encoder.op_embed.weight[concat].detach(), init[concat], atol=1e-4, rtol=0)
     pred = P.predict(net, graphs[40:])
     assert pred.shape == (20,) and np.isfinite(pred).all()
     assert abs(float(pred.mean()) - float(np.mean([g.y.item() for g in graphs]))) < 15

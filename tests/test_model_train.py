@@ -43,7 +43,8 @@ def test_experiments_compose(experiment, tmp_path):
     assert "gennape" in names and ("kgnn" in names) == cfg.eval.kgnn_baseline
     if experiment == "ablation":  # group values must win over conf/config.yaml's own
         assert names == {"gennape", "kgnn", "kgnn+contrastive", "kgnn+contrastive+fuzzy",
-                         "kgnn+contrastive+fuzzy+transform", "gennape-absolute-shapes"}
+                         "kgnn+contrastive+fuzzy+transform", "gennape-absolute-shapes",
+                         "gennape-random-unseen-ops"}
         assert list(cfg.seeds) == [0, 1, 2, 3, 4] and cfg.eval.fine_tune.seeds == 0
 
 

@@ -270,19 +270,23 @@ def _load_stage(net: GennapeNet, root: Path | None, stage: str, resume: bool) ->
 
 def fit(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None, pretrain_cfg: PretrainConfig,
         regress_cfg: RegressConfig, trainer_kwargs: dict[str, Any] | None = None, logger: Any = None,
-        root_dir: str | Path | None = None, seed: int = 0, resume: bool = False) -> dict[str, Any]:
+        root_dir: str | Path | None = None, seed: int = 0, resume: bool = False,
+        fill_unseen: bool = True) -> dict[str, Any]:
     """All stages in order (see the module docstring); returns timings and the best val score.
 
     Args:
         root_dir: where stage checkpoints are kept (None = nowhere, no resuming).
         resume: load the stages finished in ``root_dir`` and continue the interrupted one.
+        fill_unseen: give ops absent from ``train`` the embedding of their kind (stage 5; False
+            leaves their random rows, for the ablation).
     """
     L.seed_everything(seed, workers=True, verbose=False)
     t0 = time.perf_counter()
     root = Path(root_dir) if root_dir is not None else None
     done = _load_stage(net, root, "regress", resume)
     if done is not None:
-        fill_unseen_ops(net, train)  # idempotent; runs saved before it existed get it too
+        if fill_unseen:  # idempotent; runs saved before it existed get it too
+            fill_unseen_ops(net, train)
         return done
     info: dict[str, Any] = {}
     fit_normalisers(net, train)
@@ -296,7 +300,7 @@ def fit(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None, pret
     fit_clusters(net, train)
     info |= regress(net, train, val, regress_cfg, trainer_kwargs, logger, root / "regress" if root else None,
                     seed, resume)
-    info["filled_ops"] = fill_unseen_ops(net, train)
+    info["filled_ops"] = fill_unseen_ops(net, train) if fill_unseen else []
     info["fit_seconds"] = time.perf_counter() - t0
     _save_stage(net, root, "regress", info)
     return info
