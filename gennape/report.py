@@ -30,6 +30,8 @@ TITLES: dict[str, str] = {
              "variants: with the FLOPs division, with a fitted power of it, without features)",
     "paper_seeds": "NB-101 → NB-201 zero-shot over several training seeds (the paper direction's spread)",
     "ablation": "Ablation (the paper's Table 3, plus features): each part on the same splits, mean ± std over seeds",
+    "transfer_choices": "Which target transform and features transfer from NB-201 (`experiment=transfer_choices`: "
+                        "2,000-cell subset, 3 seeds, zero-shot)",
     "features": "Auxiliary features: GENNAPE with FLOPs, params, synflow and l2_norm, with FLOPs and params "
                 "only, and without features; every feature alone beside (`experiment=features`)",
 }

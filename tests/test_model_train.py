@@ -35,7 +35,7 @@ def _cfg(tmp_path, *overrides):
             "eval.fine_tune.samples=10", "eval.fine_tune.batch_size=10", *overrides])
 
 
-@pytest.mark.parametrize("experiment", ["nb201_transfer", "ablation", "features"])
+@pytest.mark.parametrize("experiment", ["nb201_transfer", "ablation", "features", "transfer_choices"])
 def test_experiments_compose(experiment, tmp_path):
     cfg = _cfg(tmp_path, f"experiment={experiment}")
     assert cfg.model.name == "gennape" and cfg.baseline.name == "kgnn"
