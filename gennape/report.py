@@ -200,6 +200,8 @@ def render(runs: dict[str, dict[str, Any]], speed: Path) -> str:
            "points; score-only baselines (FLOPs, params) have no MAE. ρ(FLOPs) is not a quality metric but "
            "a diagnostic: the Spearman of the method's scores with FLOPs on the same architectures (near 1: "
            "it ranks like a FLOPs counter; – in runs made before the column existed). "
+           "Each run names the commit of its code; a run without one was made with earlier code (before "
+           "ops unseen in training got the embedding of their kind), so its numbers may differ from today's. "
            "Fine-tuned rows: mean ± std over "
            "seeds, each seed drawing its own labelled sample and scoring every method on the rest.", "",
            "## Targets", "", "| target | measured | met |", "|---|---|---|"]
