@@ -15,6 +15,7 @@ readable by ``predict.py --checkpoint``) to the run folder (Hydra's output dir).
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ import numpy as np
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+
+import gennape
 
 from gennape.evaluate import (aggregate_seeds, fine_tuned, markdown_tables, save_results, split_indices,
                               uncertainty_check, zero_shot)
@@ -198,17 +201,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 def code_version() -> str:
     """The commit the run's code came from (``+changes`` when the work tree differs from it), or
     the package version outside a git checkout, so every result can be traced to its code."""
-    import subprocess
-
     root = Path(__file__).resolve().parent
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
                               text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "gennape", "train.py"],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "gennape", "conf", "train.py"],
                                cwd=root, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        import gennape
-
         return f"gennape {gennape.__version__}"
     return head + ("+changes" if dirty else "")
 
