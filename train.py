@@ -30,7 +30,7 @@ import gennape
 
 from gennape.evaluate import (aggregate_seeds, fine_tuned, markdown_tables, save_results, split_indices,
                               uncertainty_check, zero_shot)
-from gennape.model.auxiliary import attach_features
+from gennape.model.auxiliary import attach_features, fully_stored
 from gennape.model.checkpoint import build_kwargs, save_checkpoint
 from gennape.model.dataset import Family, load_graphs
 from gennape.model.pipeline import FinetuneConfig, PretrainConfig, RegressConfig, fit, predict
@@ -64,6 +64,17 @@ def aux_features(configs: dict[str, dict[str, Any]]) -> tuple[list[str], str]:
         raise ValueError(f"models of one run must share one auxiliary-feature scaling, got {sorted(scalings)}")
     names = list(dict.fromkeys(n for mc in users for n in mc["aux_features"]))
     return names, scalings.pop() if scalings else "train"
+
+
+def feature_baselines(family: Family, names: list[str]) -> list[str]:
+    """``feature:<name>`` baselines for those of ``names`` stored for every architecture of
+    ``family``; the others are skipped, with a line saying so."""
+    stored = fully_stored(family.graphs, family.name, names)
+    for n in names:
+        if n not in stored:
+            print(f"{family.name}: baseline feature:{n} skipped: not stored for every architecture "
+                  f"(python -m gennape.features family={family.name} features=[{n}])")
+    return [f"feature:{n}" for n in stored]
 
 
 # What must match for a resumed run to continue the same experiment (not the trainer, logger, paths).
@@ -147,10 +158,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     targets = [load_graphs(f, None, d.target_limit, d.split_seed, workers=d.workers) for f in d.targets]
     configs = model_configs(cfg)
     features, scaling = aux_features(configs)
-    for fam in (source, *targets) if features else ():
-        attach_features(fam.graphs, fam.name, features, scaling)
+    # Features no model reads, attached only to be reported alone (after the models' own columns).
+    extra = [n for n in cfg.eval.get("feature_baselines") or [] if n not in features]
+    attached = features + extra
+    for fam in (source, *targets) if attached else ():
+        attach_features(fam.graphs, fam.name, attached, scaling)
     if features and d.get("featured_only"):  # train only on architectures whose features are all there
-        source = source.subset([i for i, g in enumerate(source.graphs) if bool(g.aux_mask.all())])
+        k = len(features)
+        source = source.subset([i for i, g in enumerate(source.graphs) if bool(g.aux_mask[0, :k].all())])
     tr, va, te = split_indices(len(source), d.val_fraction, d.test_fraction, d.split_seed)
     train_f, val_f, test_f = source.subset(tr), source.subset(va), source.subset(te)
     info: dict[str, Any] = {"graph_load_seconds": time.perf_counter() - t0, "train_size": len(train_f),
@@ -158,12 +173,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     ft = FinetuneConfig(**cfg.eval.fine_tune)
     # Every feature alone as a baseline on the same architectures (FLOPs and params are there already).
     baselines = list(cfg.eval.baselines) + [f"feature:{n}" for n in features if n not in cfg.eval.baselines]
+    baselines_of = {f.name: baselines + feature_baselines(f, extra) for f in (test_f, *targets) if len(f)}
     tables, nets, uncertainty = [], {}, []
     for seed in cfg.seeds:
         nets = {}
         for name, mc in configs.items():
             nets[name], info[f"{name}/seed{seed}"] = build_and_fit(
-                mc, train_f, val_f, trainer_kwargs, logger, out_dir / f"{name}_seed{seed}", seed, resume, features)
+                mc, train_f, val_f, trainer_kwargs, logger, out_dir / f"{name}_seed{seed}", seed, resume, attached)
         if seed == cfg.seeds[0]:
             main_cfg = configs[cfg.model.name]
             ckpt = save_checkpoint(out_dir / "model.ckpt", nets[cfg.model.name], main_cfg,
@@ -171,13 +187,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                                    meta={"family": source.name, "target": source.target, "seed": seed,
                                          "train_size": len(train_f), "overrides": _overrides()})
             print(f"checkpoint: {ckpt}")
-        rows = zero_shot(nets, test_f, baselines, setting="in-family test") if len(test_f) else []
+        rows = zero_shot(nets, test_f, baselines_of[test_f.name], setting="in-family test") if len(test_f) else []
         for fam in targets:
-            rows += zero_shot(nets, fam, baselines)
+            rows += zero_shot(nets, fam, baselines_of[fam.name])
             if seed == cfg.seeds[0]:
                 uncertainty.append(uncertainty_check(nets[cfg.model.name], fam))
             if ft.seeds > 0:
-                rows += fine_tuned(nets, fam, ft, baselines, trainer_kwargs)
+                rows += fine_tuned(nets, fam, ft, baselines_of[fam.name], trainer_kwargs)
         tables.append(rows)
     rows = tables[0] if len(tables) == 1 else aggregate_seeds(tables)
     info["total_seconds"] = time.perf_counter() - t0

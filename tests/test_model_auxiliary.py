@@ -87,6 +87,32 @@ def test_train_with_features_writes_a_checkpoint_that_takes_them(tmp_path, monke
                                 "b": {"aux_features": ["x"], "aux_scaling": "set"}})
 
 
+def test_feature_baselines_are_reported_where_stored_for_every_architecture(tmp_path, monkeypatch, capsys):
+    """eval.feature_baselines: features no model reads, each alone, only on families that hold them
+    for every architecture; the models and featured_only see their own features only."""
+    _fill_stores(tmp_path / "features")
+    with FeatureStore(tmp_path / "features" / "nb301.sqlite") as fs:  # 'partial': half of NB-301
+        for g in _family("nb301").graphs[::2]:
+            fs.put(g.hash, {"partial": ProxyResult(g.y.item())})
+    with FeatureStore(tmp_path / "features" / "nb101.sqlite") as fs:  # and all of NB-101
+        for g in _family("nb101").graphs:
+            fs.put(g.hash, {"partial": ProxyResult(g.y.item())})
+    monkeypatch.setattr(store_mod, "DEFAULT_DIR", tmp_path / "features")
+    monkeypatch.setattr(train_mod, "load_graphs", _family)
+    res = train_mod.train(_cfg(tmp_path / "run", "model.aux_features=[noise]", "eval.fine_tune.seeds=1",
+                               "eval.plots=false", "eval.kgnn_baseline=false", "data.featured_only=true",
+                               "eval.feature_baselines=[good,partial]"))
+    methods = {(r["family"], r["setting"], r["method"]) for r in res["rows"]}
+    assert ("nb101", "zero-shot", "feature:partial") in methods
+    assert ("nb101", "fine-tuned (10)", "feature:partial") in methods  # on the rest, beside the tuned models
+    assert not any(f == "nb301" and m == "feature:partial" for f, _, m in methods)
+    assert {m for f, _, m in methods if f == "nb301"} >= {"gennape", "feature:noise", "feature:good"}
+    assert "nb301: baseline feature:partial skipped" in capsys.readouterr().out
+    assert res["info"]["train_size"] + res["info"]["val_size"] + res["info"]["test_size"] == 90  # 'good' gaps ignored
+    ckpt = load_checkpoint(tmp_path / "run" / "model.ckpt")
+    assert ckpt.aux_features == ["noise"] and ckpt.net.heads.aux_dim == 1
+
+
 def test_models_of_one_run_take_their_own_feature_subsets(tmp_path, monkeypatch):
     """One run, three feature sets: each model's heads read their own columns of the attached features."""
     _fill_stores(tmp_path / "features")

@@ -90,6 +90,20 @@ def attach_features(graphs: Sequence[Data], family: str, names: Sequence[str], s
     return values
 
 
+def fully_stored(graphs: Sequence[Data], family: str, names: Sequence[str],
+                 store: str | os.PathLike | None = None) -> list[str]:
+    """Those of ``names`` the family's store holds (a value or a missing-with-reason row) for every
+    one of ``graphs``: a feature computed for part of a family only would rank the rest last."""
+    from gennape.features.store import FeatureStore, default_path
+
+    path = Path(store) if store else default_path(family)
+    if not names or not path.is_file():
+        return []
+    hashes = [d.hash for d in graphs]
+    with FeatureStore(path) as fs:
+        return [n for n in names if len(fs.done(hashes, [n])) == len(set(hashes))]
+
+
 def compute_for_graphs(cgs: Sequence[ComputeGraph], names: Sequence[str], seed: int = 0,
                        batch_size: int = 64) -> np.ndarray:
     """Features ``names`` of ComputeGraphs, computed now (``[N, F]``, NaN where missing).
