@@ -172,6 +172,21 @@ def _finetune_settings(path: Path) -> str:
     return "\n".join(lines)
 
 
+def _flops_factor(path: Path) -> str:
+    if (d := _read_json(path)) is None:
+        return ""
+    lines = ["## What the GNN adds beyond FLOPs", "",
+             f"`python benchmarks/flops_factor.py` on `{d['checkpoint']}`, zero-shot on every architecture: "
+             "the prediction is the heads' residual times the factor log10(GFLOPs + 1) + 1; each part's "
+             "SRCC with the accuracy alone. Where the factor spans far more than on NB-201 and the "
+             "residual alone does not rank the family, the prediction ranks like FLOPs.", "",
+             "| family | architectures | SRCC prediction | SRCC residual alone | SRCC FLOPs | factor range |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {r['family']} | {r['architectures']} | {r['srcc_prediction']:.3f} | {r['srcc_residual']:.3f} | "
+              f"{r['srcc_flops']:.3f} | {r['factor_min']:.2f}–{r['factor_max']:.2f} |" for r in d["rows"]]
+    return "\n".join(lines)
+
+
 def _nngp(path: Path) -> str:
     if (d := _read_json(path)) is None:
         return ""
@@ -214,7 +229,8 @@ def render(runs: dict[str, dict[str, Any]], speed: Path) -> str:
                 markdown_tables(data["rows"]).replace("### ", "#### "), _uncertainty(data.get("uncertainty", []))]
         for png in sorted((DOCS / "runs" / name).glob("*.png")):
             out.append(f"![{png.stem}](runs/{name}/{png.name})")
-    out += ["", _finetune_settings(DOCS / "finetune_settings.json"), "", _nngp(DOCS / "nngp.json"),
+    out += ["", _flops_factor(DOCS / "flops_factor.json"), "", _finetune_settings(DOCS / "finetune_settings.json"),
+            "", _nngp(DOCS / "nngp.json"),
             "", _speed(speed)]
     return "\n".join(out).rstrip() + "\n"
 

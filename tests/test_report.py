@@ -54,3 +54,14 @@ def test_report_includes_the_nngp_summary(tmp_path, monkeypatch):
     assert report.main(["--out", str(tmp_path / "r.md")]) == 0
     page = (tmp_path / "r.md").read_text()
     assert "| nngp | 500 | 0.610 | 0.440 |" in page and "**0.0040** of one CIFAR-10 training epoch" in page
+
+
+def test_report_includes_the_flops_factor_parts(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "DOCS", tmp_path / "docs")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "flops_factor.json").write_text(json.dumps({"checkpoint": "c.ckpt", "rows": [
+        {"family": "nb101", "architectures": 500, "srcc_prediction": 0.688, "srcc_residual": -0.043,
+         "srcc_flops": 0.715, "factor_min": 1.039, "factor_max": 2.0}]}))
+    assert report.main(["--out", str(tmp_path / "r.md")]) == 0
+    page = (tmp_path / "r.md").read_text()
+    assert "## What the GNN adds beyond FLOPs" in page and "| nb101 | 500 | 0.688 | -0.043 | 0.715 | 1.04–2.00 |" in page
