@@ -210,3 +210,38 @@ def test_zen_reads_features_before_graph_global_pool() -> None:
     ours = run_proxy("zen", lambda: _plain_convs(3, GlobalAvgPool()), *batch, seed=0)
     torch_pool = run_proxy("zen", lambda: _plain_convs(3, nn.AdaptiveAvgPool2d(1)), *batch, seed=0)
     assert ours.ok and ours.value == pytest.approx(torch_pool.value, rel=1e-12)
+
+
+def test_loss_gradient_proxies_share_one_pass_with_their_own_values() -> None:
+    batch = tiny_batch()
+    built = []
+
+    def counted() -> nn.Module:
+        built.append(1)
+        return TinyCNN()
+
+    together = compute_proxies(counted, batch, ["snip", "grad_norm", "l2_norm", "fisher", "plain"], seed=0)
+    assert len(built) == 2  # one model for the shared pass, one for l2_norm
+    assert list(together) == ["snip", "grad_norm", "l2_norm", "fisher", "plain"]
+    for name in ("snip", "grad_norm", "fisher", "plain"):
+        assert together[name].value == run_proxy(name, TinyCNN, *batch, seed=0).value
+
+
+def test_the_feature_catalog_runs_a_shared_pass_once() -> None:
+    from gennape.features.catalog import FeatureInputs, compute_features, get_feature
+    from gennape.graph import from_module
+
+    assert set(get_feature("snip").names) == {"fisher", "grad_norm", "plain", "snip"}
+    assert get_feature("grasp").names == ("grasp",)
+    cg = from_module(TinyCNN(), torch.zeros(1, 3, 8, 8))
+    out = compute_features(cg, ["snip", "plain"], FeatureInputs(0, tiny_batch()))
+    assert list(out) == ["snip", "plain"] and all(r.ok for r in out.values())
+    assert out["snip"].seconds == out["plain"].seconds  # one producer, one timing
+
+
+def test_a_failing_shared_pass_is_missing_for_every_member() -> None:
+    def broken() -> nn.Module:
+        return nn.Sequential(nn.Flatten(), nn.ReLU())  # no Conv / Linear to score
+
+    out = compute_proxies(broken, tiny_batch(), ["snip", "fisher"])
+    assert all(r.value is None and "no Conv/Linear" in r.reason for r in out.values())

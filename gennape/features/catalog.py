@@ -6,7 +6,8 @@ after each conv where the canonical form folds them away), so a network's featur
 whether it came from ONNX, PyTorch or a search-space spec.
 
 - Every registered proxy (:func:`gennape.features.proxies.list_proxies`) is a feature of the same
-  name, scored on the proxy minibatch.
+  name, scored on the proxy minibatch; proxies of one shared pass (grad_norm, snip, plain, fisher)
+  are one producer, run once however many of them are asked for.
 - ``flops`` (2 x MACs of one forward pass at batch 1) and ``params`` (of the BatchNorm-folded
   network, a bias on every Conv / Linear) are read from the graph, nothing runs.
 - ``nngp`` (held-out accuracy of the NNGP kernel regression) and ``nngp_loss`` (its MSE) come from
@@ -28,7 +29,7 @@ from functools import partial
 
 import torch
 
-from gennape.features.proxies import ProxyResult, list_proxies, run_proxy
+from gennape.features.proxies import ProxyResult, list_proxies, run_proxies, shared_pass_of
 from gennape.graph import ComputeGraph, to_torch
 
 Value = float | ProxyResult
@@ -93,18 +94,19 @@ def register_feature(*names: str, needs: Iterable[str] = (), default: bool = Tru
     return deco
 
 
-def _proxy(name: str, cg: ComputeGraph, inputs: FeatureInputs) -> ProxyResult:
+def _proxies(names: tuple[str, ...], cg: ComputeGraph, inputs: FeatureInputs) -> dict[str, ProxyResult]:
     assert inputs.batch is not None, "the proxy batch was not built"
     x, y = inputs.batch
-    return run_proxy(name, lambda: to_torch(cg, batchnorm=True), x, y, seed=inputs.seed)
+    return run_proxies(names, lambda: to_torch(cg, batchnorm=True), x, y, seed=inputs.seed)
 
 
 def get_feature(name: str) -> Feature:
     """The producer of feature ``name`` (a registered feature or proxy)."""
     if name in _FEATURES:
         return _FEATURES[name]
-    if name in list_proxies():
-        return Feature((name,), partial(_proxy, name), frozenset({"batch"}), True)
+    if name in list_proxies():  # the proxies of one shared pass are one producer
+        names = shared_pass_of(name)
+        return Feature(names, partial(_proxies, names), frozenset({"batch"}), True)
     raise KeyError(f"unknown feature {name!r}; known: {list_features()}")
 
 

@@ -6,7 +6,10 @@ from gennape.features.proxies.registry import (
     get_proxy,
     list_proxies,
     register_proxy,
+    register_shared_pass,
+    run_proxies,
     run_proxy,
+    shared_pass_of,
 )
 
 # Importing the proxy modules registers them.
@@ -18,5 +21,8 @@ __all__ = [
     "get_proxy",
     "list_proxies",
     "register_proxy",
+    "register_shared_pass",
+    "run_proxies",
     "run_proxy",
+    "shared_pass_of",
 ]

@@ -3,7 +3,8 @@
 Definitions follow Abdelfattah et al. 2021 as implemented in NAS-Bench-Suite-Zero (NASLib,
 ``naslib/predictors/utils/pruners/measures``): cross-entropy on the real minibatch, network in
 train mode with BatchNorm on, per-weight (or per-channel) scores summed over the weights of every
-Conv and Linear layer.
+Conv and Linear layer. grad_norm, snip, plain and fisher read the same gradient, so they come from
+one shared pass; grasp needs a Hessian-vector product of its own.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gennape.features.proxies.layers import require_weight_layers, sum_over_layers, weight_layers
-from gennape.features.proxies.registry import register_proxy
+from gennape.features.proxies.registry import register_proxy, register_shared_pass
 
 
 def _backward_loss(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> None:
@@ -28,28 +29,55 @@ def _grad_or_zero(layer: nn.Module) -> torch.Tensor:
     return torch.zeros_like(layer.weight) if g is None else g
 
 
-@register_proxy("grad_norm")
-def grad_norm(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> float:
-    """Sum over layers of the Frobenius norm of dL/dW (one norm per layer, then summed)."""
+LOSS_GRADIENT_PROXIES = ("fisher", "grad_norm", "plain", "snip")
+
+
+@register_shared_pass(*LOSS_GRADIENT_PROXIES)
+def loss_gradient_scores(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+    """grad_norm, snip, plain and fisher from one cross-entropy backward pass.
+
+    - grad_norm: sum over layers of the Frobenius norm of dL/dW (one norm per layer, then summed).
+    - snip: SNIP saliency sum |W * dL/dW| (= |dL/dmask| at mask = 1, as in NASLib).
+    - plain: sum of W * dL/dW (signed).
+    - fisher: per output channel 0.5 * mean_n (sum_spatial a * dL/da)^2, a the layer's output
+      activation; broadcast to the channel's weights (times fan-in, as NASLib) and summed.
+    """
+    layers = weight_layers(model)
     require_weight_layers(model)
-    _backward_loss(model, inputs, targets)
-    return sum_over_layers(model, lambda l: _grad_or_zero(l).norm())
+    channel: dict[nn.Module, torch.Tensor] = {}
 
+    def make_hook(layer: nn.Module):
+        def on_output(_m: nn.Module, _args: tuple, out: torch.Tensor) -> None:
+            if not out.requires_grad:
+                return
+            act = out.detach()
 
-@register_proxy("snip")
-def snip(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> float:
-    """SNIP saliency sum |W * dL/dW| (= |dL/dmask| at mask = 1, as in NASLib)."""
-    require_weight_layers(model)
-    _backward_loss(model, inputs, targets)
-    return sum_over_layers(model, lambda l: (l.weight * _grad_or_zero(l)).abs())
+            def on_grad(grad: torch.Tensor) -> None:
+                g_nk = (act * grad).sum(dim=tuple(range(2, act.dim()))) if act.dim() > 2 else act * grad
+                del_k = g_nk.pow(2).mean(0).mul(0.5)
+                channel[layer] = channel[layer] + del_k if layer in channel else del_k
 
+            out.register_hook(on_grad)
 
-@register_proxy("plain")
-def plain(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> float:
-    """Sum of W * dL/dW (signed)."""
-    require_weight_layers(model)
-    _backward_loss(model, inputs, targets)
-    return sum_over_layers(model, lambda l: l.weight * _grad_or_zero(l))
+        return on_output
+
+    handles = [l.register_forward_hook(make_hook(l)) for l in layers]
+    try:
+        _backward_loss(model, inputs, targets)
+    finally:
+        for h in handles:
+            h.remove()
+
+    def fisher(layer: nn.Module) -> torch.Tensor:
+        s = channel.get(layer)
+        return torch.zeros(()) if s is None else s.abs() * layer.weight[0].numel()
+
+    return {
+        "grad_norm": sum_over_layers(model, lambda l: _grad_or_zero(l).norm()),
+        "snip": sum_over_layers(model, lambda l: (l.weight * _grad_or_zero(l)).abs()),
+        "plain": sum_over_layers(model, lambda l: l.weight * _grad_or_zero(l)),
+        "fisher": sum_over_layers(model, fisher),
+    }
 
 
 @register_proxy("grasp")
@@ -72,42 +100,3 @@ def grasp(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> floa
     if z.requires_grad:
         z.backward()
     return sum_over_layers(model, lambda l: -l.weight.detach() * _grad_or_zero(l))
-
-
-@register_proxy("fisher")
-def fisher(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> float:
-    """Fisher channel saliency: per output channel 0.5 * mean_n (sum_spatial a * dL/da)^2, a the
-    layer's output activation; broadcast to the channel's weights (times fan-in) and summed.
-    """
-    layers = weight_layers(model)
-    require_weight_layers(model)
-    scores: dict[nn.Module, torch.Tensor] = {}
-
-    def make_hook(layer: nn.Module):
-        def on_output(_m: nn.Module, _args: tuple, out: torch.Tensor) -> None:
-            if not out.requires_grad:
-                return
-            act = out.detach()
-
-            def on_grad(grad: torch.Tensor) -> None:
-                g_nk = (act * grad).sum(dim=tuple(range(2, act.dim()))) if act.dim() > 2 else act * grad
-                del_k = g_nk.pow(2).mean(0).mul(0.5)
-                scores[layer] = scores[layer] + del_k if layer in scores else del_k
-
-            out.register_hook(on_grad)
-
-        return on_output
-
-    handles = [l.register_forward_hook(make_hook(l)) for l in layers]
-    try:
-        _backward_loss(model, inputs, targets)
-    finally:
-        for h in handles:
-            h.remove()
-
-    def per_weight(layer: nn.Module) -> torch.Tensor:
-        fan_in = layer.weight[0].numel()  # NASLib broadcasts the channel value to all its weights
-        s = scores.get(layer)
-        return torch.zeros(()) if s is None else s.abs() * fan_in
-
-    return sum_over_layers(model, per_weight)
