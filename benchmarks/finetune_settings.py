@@ -3,7 +3,7 @@
 For each setting, every seed draws 50 labelled architectures of the target family (the same draws
 as train.py), fine-tunes a copy of the checkpoint's network on them and scores the rest.
 
-    python benchmarks/finetune_settings.py --checkpoint gennape/checkpoints/default.ckpt [--seeds 3]
+    python benchmarks/finetune_settings.py --checkpoint gennape/checkpoints/default.ckpt [--seeds 3] [--settings ...]
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ SETTINGS: dict[str, dict] = {
     "300 epochs, FLOPs division kept": {"epochs": 300, "divide_by_flops": None},
     "100 epochs, no FLOPs division": {"epochs": 100, "divide_by_flops": False},
     "300 epochs, no FLOPs division (default)": {"epochs": 300, "divide_by_flops": False},
+    "300 epochs, no FLOPs division, + pairwise ranking loss": {"epochs": 300, "divide_by_flops": False,
+                                                               "rank_weight": 1.0},
 }
 
 
@@ -36,6 +38,8 @@ def main() -> None:
     ap.add_argument("--families", nargs="+", default=["nb101", "nb301"])
     ap.add_argument("--samples", type=int, default=50)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS),
+                    help="which settings (default: all)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "finetune_settings.json")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -47,7 +51,8 @@ def main() -> None:
         family = load_graphs(fam)
         if ckpt.aux_features:  # the heads' features from the family's store, as in train.py
             attach_features(family.graphs, fam, ckpt.aux_features, ckpt.aux_scaling)
-        for name, over in SETTINGS.items():
+        for name in args.settings:
+            over = SETTINGS[name]
             cfg = FinetuneConfig(samples=args.samples, seeds=args.seeds, **over)
             r = fine_tuned({"gennape": net}, family, cfg, baselines=(), trainer_kwargs=quiet)[0]
             rows.append({"family": fam, "setting": name, "srcc": r["srcc"], "srcc_std": r.get("srcc_std"),

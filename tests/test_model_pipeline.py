@@ -107,3 +107,28 @@ def test_fine_tuning_can_drop_the_flops_division_for_the_new_family(tmp_path):
     np.testing.assert_allclose(P.predict(loaded, graphs[40:]), P.predict(tuned, graphs[40:]), rtol=1e-5)
     with pytest.raises(ValueError, match="refit_transform"):
         P.fine_tune(net, graphs[40:], P.FinetuneConfig(divide_by_flops=False, refit_transform=False), QUIET)
+
+
+def test_pairwise_rank_loss_prefers_the_true_order_and_is_scale_free():
+    from gennape.model.predictor import pairwise_rank_loss
+
+    true = torch.tensor([90.0, 91.0, 93.0, 94.0])
+    right, wrong = pairwise_rank_loss(true, true), pairwise_rank_loss(true.flip(0), true)
+    assert right < torch.log(torch.tensor(2.0)) < wrong  # log 2: every pair tied
+    assert torch.isclose(pairwise_rank_loss(true * 10, true * 10), right)  # units do not matter
+    flat = torch.tensor([1.0, 2.0], requires_grad=True)
+    zero = pairwise_rank_loss(flat, torch.tensor([5.0, 5.0]))  # no ordered pair: no signal
+    zero.backward()
+    assert zero.item() == 0.0 and flat.grad.abs().sum() == 0
+
+
+def test_fine_tuning_with_the_rank_loss_learns_the_order():
+    graphs = synthetic_graphs(60, seed=0)
+    net = build_net(hidden=16, num_layers=2, heads=2, head_hidden=16)
+    P.fit_normalisers(net, graphs)
+    P.fit_clusters(net, graphs)
+    y = np.array([g.y.item() for g in graphs[:40]])
+    before = srcc(y, P.predict(net, graphs[:40]))
+    cfg = P.FinetuneConfig(samples=40, epochs=30, batch_size=20, rank_weight=1.0, divide_by_flops=False)
+    tuned = P.fine_tune(net, graphs[:40], cfg, QUIET)
+    assert srcc(y, P.predict(tuned, graphs[:40])) > max(0.5, before)

@@ -64,6 +64,7 @@ class RegressConfig:
     patience: int = 20
     monitor: str = "val/srcc"
     mode: str = "max"
+    rank_weight: float = 0.0  # pairwise ranking loss beside the MSE (predictor.pairwise_rank_loss)
 
 
 @dataclass
@@ -79,6 +80,7 @@ class FinetuneConfig:
     weight_decay: float = 1e-4
     refit_transform: bool = True
     divide_by_flops: bool | None = None
+    rank_weight: float = 0.0
 
 
 class EpochTimer(Callback):
@@ -223,7 +225,7 @@ def regress(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None, 
     With ``stage_dir``, the best and the last epoch are kept there (``best.ckpt``, ``last.ckpt``);
     ``resume`` continues from ``last.ckpt``.
     """
-    module = RegressionModule(net, cfg.lr, cfg.encoder_lr_scale, cfg.weight_decay)
+    module = RegressionModule(net, cfg.lr, cfg.encoder_lr_scale, cfg.weight_decay, cfg.rank_weight)
     timer = EpochTimer()
     stage = Path(stage_dir) if stage_dir is not None else None
     callbacks: list[Callback] = [timer, *_last_epoch(stage)]
@@ -323,7 +325,8 @@ def fine_tune(net: GennapeNet, graphs: Sequence[Data], cfg: FinetuneConfig,
     if cfg.refit_transform:
         tuned.transform.fit(torch.cat([d.y for d in graphs]), torch.cat([d.flops for d in graphs]))
     rc = RegressConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
-                       encoder_lr_scale=cfg.encoder_lr_scale, weight_decay=cfg.weight_decay)
+                       encoder_lr_scale=cfg.encoder_lr_scale, weight_decay=cfg.weight_decay,
+                       rank_weight=cfg.rank_weight)
     kw = {**(trainer_kwargs or {}), "enable_progress_bar": False}
     regress(tuned, graphs, None, rc, kw, None, None, seed)
     return tuned

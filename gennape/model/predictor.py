@@ -150,8 +150,20 @@ class ContrastiveModule(L.LightningModule):
         return _cosine_adamw(self, [{"params": self.parameters(), "lr": self.lr}], self.weight_decay)
 
 
+def pairwise_rank_loss(pred: Tensor, true: Tensor) -> Tensor:
+    """Mean logistic loss over the ordered pairs of a batch, ``softplus(-(p_i - p_j) / s)`` for every
+    ``true_i > true_j``, with ``s`` the spread of ``true`` (so the loss is scale-free); 0 when the
+    batch has no two distinct values."""
+    order = (true[:, None] - true[None, :]) > 0
+    if not bool(order.any()):
+        return pred.sum() * 0.0
+    spread = true.std().clamp_min(1e-8).detach()
+    return F.softplus(-(pred[:, None] - pred[None, :])[order] / spread).mean()
+
+
 class RegressionModule(L.LightningModule):
-    """Trains a GennapeNet's heads (and encoder) to predict transformed accuracy with MSE.
+    """Trains a GennapeNet's heads (and encoder) to predict transformed accuracy with MSE, plus
+    ``rank_weight`` times :func:`pairwise_rank_loss` on the predicted accuracies.
 
     The transform and FCM centroids must be fitted before; they are buffers and do not train.
     Validation logs ``val/loss`` (MSE in target space), ``val/srcc`` and ``val/mae`` (accuracy).
@@ -161,12 +173,14 @@ class RegressionModule(L.LightningModule):
         lr: learning rate of the heads.
         encoder_lr_scale: encoder learning rate relative to ``lr``; 0 freezes the encoder.
         weight_decay: AdamW weight decay.
+        rank_weight: weight of the pairwise ranking loss (0: MSE alone, as GENNAPE).
     """
 
     def __init__(self, net: GennapeNet, lr: float = 1e-3, encoder_lr_scale: float = 1.0,
-                 weight_decay: float = 1e-4) -> None:
+                 weight_decay: float = 1e-4, rank_weight: float = 0.0) -> None:
         super().__init__()
         self.net, self.lr, self.encoder_lr_scale, self.weight_decay = net, lr, encoder_lr_scale, weight_decay
+        self.rank_weight = rank_weight
         self._val: list[tuple[Tensor, Tensor]] = []
 
     def forward(self, batch: Batch) -> Tensor:
@@ -175,6 +189,9 @@ class RegressionModule(L.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         out = self.net.predict_target(batch)
         loss = F.mse_loss(out["target"], self.net.transform(batch.y, batch.flops))
+        if self.rank_weight > 0:
+            acc = self.net.transform.inverse(out["target"], batch.flops)
+            loss = loss + self.rank_weight * pairwise_rank_loss(acc, batch.y)
         self.log("train/loss", loss, batch_size=batch.num_graphs, prog_bar=True)
         return loss
 
