@@ -25,6 +25,7 @@ import gennape
 from gennape.graph.encoding import FEATURE_NAMES
 from gennape.graph.errors import first_line
 from gennape.graph.ops import list_ops
+from gennape.model.encoder import kind_mean_rows
 from gennape.model.predictor import GennapeNet, build_net
 
 FORMAT = "gennape-predictor"
@@ -116,15 +117,17 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def _remap_vocab(state: dict[str, torch.Tensor], vocab: list[str]) -> dict[str, torch.Tensor]:
-    """Re-index the op embedding from the checkpoint's vocabulary to today's."""
+    """Re-index the op embedding from the checkpoint's vocabulary to today's; an op added since
+    gets the mean of its kind's rows (:func:`~gennape.model.encoder.kind_mean_rows`)."""
     key = "encoder.op_embed.weight"
     now = list_ops()
     if vocab == now:
         return state
     old = state[key]
     index = {op: i for i, op in enumerate(vocab)}
-    rows = [old[index[op]] if op in index else old.mean(0) for op in now]
-    return {**state, key: torch.stack(rows)}
+    rows = torch.stack([old[index[op]] if op in index else torch.zeros_like(old[0]) for op in now])
+    known = torch.tensor([op in index for op in now])
+    return {**state, key: kind_mean_rows(rows, now, known)}
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:

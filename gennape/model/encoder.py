@@ -84,6 +84,20 @@ def relative_shapes(feat: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
     return out
 
 
+def kind_mean_rows(weight: Tensor, ops: list[str], known: Tensor) -> Tensor:
+    """``weight`` (one row per op of ``ops``) with every unknown row replaced by the mean of the
+    known rows of its kind (``OpSpec.kind``), or of all known rows when none of its kind is known.
+    The one rule for ops without a learnt embedding: unseen in training, or new since a checkpoint."""
+    known = known.bool()
+    kinds = [get_op(o).kind for o in ops]
+    out = weight.detach().clone()
+    for i, kind in enumerate(kinds):
+        if not known[i]:
+            same = [j for j, k in enumerate(kinds) if k == kind and known[j]]
+            out[i] = weight[same].mean(0) if same else weight[known].mean(0)
+    return out
+
+
 class GraphEncoder(nn.Module):
     """Embeds a batch of encoded ComputeGraphs into ``[num_graphs, hidden]``.
 
@@ -142,16 +156,8 @@ class GraphEncoder(nn.Module):
                              f"got {tuple(seen.shape)} ({len(ops)} ops registered)")
         if not seen.any():
             return []
-        weight = self.op_embed.weight
-        kinds = [get_op(o).kind for o in ops]
-        filled = []
-        for i, kind in enumerate(kinds):
-            if seen[i]:
-                continue
-            same = [j for j, k in enumerate(kinds) if k == kind and seen[j]]
-            weight[i] = weight[same].mean(0) if same else weight[seen].mean(0)
-            filled.append(ops[i])
-        return filled
+        self.op_embed.weight.copy_(kind_mean_rows(self.op_embed.weight, ops, seen))
+        return [op for op, s in zip(ops, seen.tolist()) if not s]
 
     def node_features(self, data: Data | Batch) -> Tensor:
         """``data.feat``, made scale-free per graph if ``relative`` (before normalisation)."""
