@@ -158,33 +158,37 @@ def _speed(path: Path) -> str:
         f"{r['cli_wall_seconds']} s."])
 
 
+def _section(title: str, intro: str, columns: list[str], rows: list[list[str]]) -> list[str]:
+    """A ``##`` section: a sentence, then a table."""
+    return [f"## {title}", "", intro, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
+            *("| " + " | ".join(r) + " |" for r in rows)]
+
+
 def _finetune_settings(path: Path) -> str:
     if (d := _read_json(path)) is None:
         return ""
-    lines = ["## Fine-tuning settings", "",
-             f"`python benchmarks/finetune_settings.py` on `{d['checkpoint']}`: {d['samples']} labelled "
-             "architectures per seed (the same draws as `train.py`), SRCC on the rest, mean ± std over "
-             f"{d['rows'][0]['seeds'] if d['rows'] else 0} seeds.", "",
-             "| family | setting | SRCC | Kendall τ | MAE |", "|---|---|---|---|---|"]
-    for r in d["rows"]:
-        lines.append(f"| {r['family']} | {r['setting']} | {r['srcc']:.3f} ± {r['srcc_std'] or 0:.3f} | "
-                     f"{r['kendall']:.3f} | {r['mae']:.2f} |")
-    return "\n".join(lines)
+    return "\n".join(_section(
+        "Fine-tuning settings",
+        f"`python benchmarks/finetune_settings.py` on `{d['checkpoint']}`: {d['samples']} labelled "
+        "architectures per seed (the same draws as `train.py`), SRCC on the rest, mean ± std over "
+        f"{d['rows'][0]['seeds'] if d['rows'] else 0} seeds.",
+        ["family", "setting", "SRCC", "Kendall τ", "MAE"],
+        [[r["family"], r["setting"], f"{r['srcc']:.3f} ± {r['srcc_std'] or 0:.3f}", f"{r['kendall']:.3f}",
+          f"{r['mae']:.2f}"] for r in d["rows"]]))
 
 
 def _flops_factor(path: Path) -> str:
     if (d := _read_json(path)) is None:
         return ""
-    lines = ["## What the GNN adds beyond FLOPs", "",
-             f"`python benchmarks/flops_factor.py` on `{d['checkpoint']}`, zero-shot on every architecture: "
-             "the prediction is the heads' residual times the factor log10(GFLOPs + 1) + 1; each part's "
-             "SRCC with the accuracy alone. Where the factor spans far more than on NB-201 and the "
-             "residual alone does not rank the family, the prediction ranks like FLOPs.", "",
-             "| family | architectures | SRCC prediction | SRCC residual alone | SRCC FLOPs | factor range |",
-             "|---|---|---|---|---|---|"]
-    lines += [f"| {r['family']} | {r['architectures']} | {r['srcc_prediction']:.3f} | {r['srcc_residual']:.3f} | "
-              f"{r['srcc_flops']:.3f} | {r['factor_min']:.2f}–{r['factor_max']:.2f} |" for r in d["rows"]]
-    return "\n".join(lines)
+    return "\n".join(_section(
+        "What the GNN adds beyond FLOPs",
+        f"`python benchmarks/flops_factor.py` on `{d['checkpoint']}`, zero-shot on every architecture: "
+        "the prediction is the heads' residual times the factor log10(GFLOPs + 1) + 1; each part's "
+        "SRCC with the accuracy alone. Where the factor spans far more than on NB-201 and the "
+        "residual alone does not rank the family, the prediction ranks like FLOPs.",
+        ["family", "architectures", "SRCC prediction", "SRCC residual alone", "SRCC FLOPs", "factor range"],
+        [[r["family"], str(r["architectures"]), f"{r['srcc_prediction']:.3f}", f"{r['srcc_residual']:.3f}",
+          f"{r['srcc_flops']:.3f}", f"{r['factor_min']:.2f}–{r['factor_max']:.2f}"] for r in d["rows"]]))
 
 
 def _nngp(path: Path) -> str:
