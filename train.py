@@ -66,15 +66,14 @@ def aux_features(configs: dict[str, dict[str, Any]]) -> tuple[list[str], str]:
     return names, scalings.pop() if scalings else "train"
 
 
-def feature_baselines(family: Family, names: list[str]) -> list[str]:
-    """``feature:<name>`` baselines for those of ``names`` stored for every architecture of
-    ``family``; the others are skipped, with a line saying so."""
+def stored_baselines(family: Family, names: list[str]) -> list[str]:
+    """Those of ``names`` stored for every architecture of ``family`` (to report each alone); the
+    others are skipped, with a line saying so."""
     stored = fully_stored(family.graphs, family.name, names)
-    for n in names:
-        if n not in stored:
-            print(f"{family.name}: baseline feature:{n} skipped: not stored for every architecture "
-                  f"(python -m gennape.features family={family.name} features=[{n}])")
-    return [f"feature:{n}" for n in stored]
+    if skipped := [n for n in names if n not in stored]:
+        print(f"{family.name}: single-feature baselines skipped, not stored for every architecture: "
+              f"{', '.join(skipped)} (python -m gennape.features family={family.name} features=[{','.join(skipped)}])")
+    return stored
 
 
 # What must match for a resumed run to continue the same experiment (not the trainer, logger, paths).
@@ -158,11 +157,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     targets = [load_graphs(f, None, d.target_limit, d.split_seed, workers=d.workers) for f in d.targets]
     configs = model_configs(cfg)
     features, scaling = aux_features(configs)
-    # Features no model reads, attached only to be reported alone (after the models' own columns).
+    # Features no model reads, attached after the models' own columns where a family's store holds
+    # them for every architecture, only to be reported alone.
     extra = [n for n in cfg.eval.get("feature_baselines") or [] if n not in features]
-    attached = features + extra
-    for fam in (source, *targets) if attached else ():
-        attach_features(fam.graphs, fam.name, attached, scaling)
+    attached = features + extra  # the nets read their columns by position among the first ones
+    extra_of = {fam.name: stored_baselines(fam, extra) for fam in (source, *targets)}
+    for fam in (source, *targets):
+        if features or extra_of[fam.name]:
+            attach_features(fam.graphs, fam.name, features + extra_of[fam.name], scaling)
     if features and d.get("featured_only"):  # train only on architectures whose features are all there
         k = len(features)
         source = source.subset([i for i, g in enumerate(source.graphs) if bool(g.aux_mask[0, :k].all())])
@@ -173,7 +175,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     ft = FinetuneConfig(**cfg.eval.fine_tune)
     # Every feature alone as a baseline on the same architectures (FLOPs and params are there already).
     baselines = list(cfg.eval.baselines) + [f"feature:{n}" for n in features if n not in cfg.eval.baselines]
-    baselines_of = {f.name: baselines + feature_baselines(f, extra) for f in (test_f, *targets) if len(f)}
+    baselines_of = {f.name: baselines + [f"feature:{n}" for n in extra_of[f.name]] for f in (source, *targets)}
     tables, nets, uncertainty = [], {}, []
     for seed in cfg.seeds:
         nets = {}
@@ -187,7 +189,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                                    meta={"family": source.name, "target": source.target, "seed": seed,
                                          "train_size": len(train_f), "overrides": _overrides()})
             print(f"checkpoint: {ckpt}")
-        rows = zero_shot(nets, test_f, baselines_of[test_f.name], setting="in-family test") if len(test_f) else []
+        rows = zero_shot(nets, test_f, baselines_of[source.name], setting="in-family test") if len(test_f) else []
         for fam in targets:
             rows += zero_shot(nets, fam, baselines_of[fam.name])
             if seed == cfg.seeds[0]:

@@ -107,7 +107,7 @@ def test_feature_baselines_are_reported_where_stored_for_every_architecture(tmp_
     assert ("nb101", "fine-tuned (10)", "feature:partial") in methods  # on the rest, beside the tuned models
     assert not any(f == "nb301" and m == "feature:partial" for f, _, m in methods)
     assert {m for f, _, m in methods if f == "nb301"} >= {"gennape", "feature:noise", "feature:good"}
-    assert "nb301: baseline feature:partial skipped" in capsys.readouterr().out
+    assert "nb301: single-feature baselines skipped, not stored for every architecture: partial" in capsys.readouterr().out
     assert res["info"]["train_size"] + res["info"]["val_size"] + res["info"]["test_size"] == 90  # 'good' gaps ignored
     ckpt = load_checkpoint(tmp_path / "run" / "model.ckpt")
     assert ckpt.aux_features == ["noise"] and ckpt.net.heads.aux_dim == 1
