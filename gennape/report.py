@@ -63,16 +63,18 @@ def _check_beats(run: str, family: str) -> Callable[[dict[str, dict]], tuple[str
 
 
 def _check_beats_features(run: str, family: str) -> Callable[[dict[str, dict]], tuple[str, bool | None]]:
+    """GENNAPE of ``run`` against every single feature any run scored on ``family`` zero-shot (those
+    rows score every architecture of the family, so they are the same in every run that has them)."""
     def check(runs: dict[str, dict]) -> tuple[str, bool | None]:
-        rows = [r for r in (runs[run]["rows"] if run in runs else [])
-                if r["family"] == family and r["setting"] == "zero-shot"]
-        g = next((r for r in rows if r["method"] == "gennape"), None)
-        single = [r for r in rows if r["method"].startswith("feature:") or r["method"] in ("flops", "params")]
+        g = _row(runs[run]["rows"], family, "zero-shot", "gennape") if run in runs else None
+        single = [(name, r) for name, data in runs.items() for r in data["rows"]
+                  if r["family"] == family and r["setting"] == "zero-shot"
+                  and (r["method"].startswith("feature:") or r["method"] in ("flops", "params"))]
         if g is None or not single:
             return f"{run}: no {family} zero-shot rows with features", None
-        best = max(single, key=lambda r: r["srcc"])
-        return f"{family} zero-shot SRCC {g['srcc']:.3f} vs best single feature {best['method']} {best['srcc']:.3f}", \
-            g["srcc"] > best["srcc"]
+        where, best = max(single, key=lambda nr: nr[1]["srcc"])
+        return (f"{family} zero-shot SRCC {g['srcc']:.3f} vs best single feature {best['method']} "
+                f"{best['srcc']:.3f} ({where} run)", g["srcc"] > best["srcc"])
     return check
 
 

@@ -65,3 +65,16 @@ def test_report_includes_the_flops_factor_parts(tmp_path, monkeypatch):
     assert report.main(["--out", str(tmp_path / "r.md")]) == 0
     page = (tmp_path / "r.md").read_text()
     assert "## What the GNN adds beyond FLOPs" in page and "| nb101 | 500 | 0.688 | -0.043 | 0.715 | 1.04–2.00 |" in page
+
+
+def test_the_features_target_counts_single_features_of_every_run():
+    def row(method, srcc):
+        return {"family": "nb301", "setting": "zero-shot", "method": method, "srcc": srcc}
+
+    runs = {"features": {"rows": [row("gennape", 0.60), row("feature:a", 0.50), row("flops", 0.40)]},
+            "transfer": {"rows": [row("gennape", 0.55), row("feature:b", 0.70)]}}
+    text, ok = report._check_beats_features("features", "nb301")(runs)
+    assert ok is False and "feature:b 0.700 (transfer run)" in text and "SRCC 0.600" in text
+    runs["transfer"]["rows"][1]["srcc"] = 0.58
+    assert report._check_beats_features("features", "nb301")(runs)[1] is True
+    assert report._check_beats_features("features", "nb101")(runs)[1] is None
