@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from scipy.stats import spearmanr
+from torch_geometric.data import Data
 
 from gennape.inference import DEFAULT_CHECKPOINT
 from gennape.model.auxiliary import attach_features
 from gennape.model.checkpoint import load_checkpoint
 from gennape.model.dataset import load_graphs
-from gennape.model.pipeline import loader, predict
+from gennape.model.pipeline import loader
+from gennape.model.predictor import GennapeNet
 from gennape.model.transform import flops_divisor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,27 +36,22 @@ def _srcc(a: np.ndarray, b: np.ndarray) -> float:
     return round(float(spearmanr(a, b)[0]), 3)
 
 
-def family_parts(ckpt_path: Path, family: str) -> dict:
-    """Spearman of the prediction, the residual and FLOPs with the accuracy on ``family``."""
-    ckpt = load_checkpoint(ckpt_path)
-    net = ckpt.net.eval()
-    if not net.transform.divide_by_flops:
-        raise SystemExit(f"{ckpt_path}: the model does not divide by FLOPs; there is no factor to take apart")
-    fam = load_graphs(family)
-    if ckpt.aux_features:
-        attach_features(fam.graphs, fam.name, ckpt.aux_features, ckpt.aux_scaling)
+def parts(net: GennapeNet, graphs: Sequence[Data]) -> dict:
+    """Spearman of the prediction, the residual and FLOPs with the accuracy of ``graphs``, and the
+    FLOPs factor's range (one forward pass; the prediction is the residual times the factor)."""
+    tr = net.eval().transform
+    if not tr.divide_by_flops:
+        raise SystemExit("the model does not divide by FLOPs; there is no factor to take apart")
     with torch.no_grad():
-        target = torch.cat([net.predict_target(b)["target"] for b in loader(fam.graphs, 512)])
-    tr = net.transform
-    residual = (target * tr.std + tr.mean).numpy()
-    flops = np.array([float(g.flops) for g in fam.graphs])
-    factor = (flops_divisor(torch.tensor(flops)) ** tr.exponent).numpy()
-    y = np.asarray(fam.y, dtype=np.float64)
+        target = torch.cat([net.predict_target(b)["target"] for b in loader(graphs, 512)])
+    flops = torch.cat([g.flops for g in graphs])
+    factor = (flops_divisor(flops) ** tr.exponent).numpy()
+    y = torch.cat([g.y for g in graphs]).double().numpy()
     return {
-        "family": family, "architectures": len(fam),
-        "srcc_prediction": _srcc(predict(net, fam.graphs), y),
-        "srcc_residual": _srcc(residual, y),
-        "srcc_flops": _srcc(flops, y),
+        "architectures": len(graphs),
+        "srcc_prediction": _srcc(tr.inverse(target, flops).numpy(), y),
+        "srcc_residual": _srcc((target * tr.std + tr.mean).numpy(), y),
+        "srcc_flops": _srcc(flops.double().numpy(), y),
         "factor_min": round(float(factor.min()), 3), "factor_max": round(float(factor.max()), 3),
     }
 
@@ -65,11 +63,17 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "flops_factor.json")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    rows = [family_parts(args.checkpoint, f) for f in args.families]
+    ckpt = load_checkpoint(args.checkpoint)
+    rows = []
+    for f in args.families:
+        fam = load_graphs(f)
+        if ckpt.aux_features:  # the heads' features from the family's store, as in train.py
+            attach_features(fam.graphs, fam.name, ckpt.aux_features, ckpt.aux_scaling)
+        rows.append({"family": f, **parts(ckpt.net, fam.graphs)})
     for r in rows:
         print(json.dumps(r))
-    ckpt = args.checkpoint.resolve()
-    name = str(ckpt.relative_to(ROOT)) if ckpt.is_relative_to(ROOT) else str(ckpt)
+    path = args.checkpoint.resolve()
+    name = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
     args.out.write_text(json.dumps({"checkpoint": name, "rows": rows}, indent=1) + "\n")
     print(f"wrote {args.out}")
 

@@ -112,6 +112,10 @@ def test_checkpoint_remaps_a_grown_op_vocabulary(tmp_path, ckpt_path):
     assert all(torch.allclose(new[i], emb[i]) for i in keep)
     same = [i for i in keep if get_op(ops[i]).kind == "conv"]
     assert same and torch.allclose(new[dropped], emb[same].mean(0))
+    blob["vocab"] = [f"Future{i}" for i in range(len(keep))]  # nothing in common: refused, not NaN rows
+    torch.save(blob, tmp_path / "alien.ckpt")
+    with pytest.raises(CheckpointError, match="shares no op"):
+        load_checkpoint(tmp_path / "alien.ckpt")
 
 
 def test_predict_files_ranks_and_keeps_going_past_bad_files(ckpt_path, onnx_dir, tmp_path):

@@ -127,6 +127,8 @@ def _remap_vocab(state: dict[str, torch.Tensor], vocab: list[str]) -> dict[str, 
     index = {op: i for i, op in enumerate(vocab)}
     rows = torch.stack([old[index[op]] if op in index else torch.zeros_like(old[0]) for op in now])
     known = torch.tensor([op in index for op in now])
+    if not known.any():
+        raise KeyError(f"its op vocabulary {vocab[:5]}... shares no op with this version's")
     return {**state, key: kind_mean_rows(rows, now, known)}
 
 
