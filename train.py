@@ -80,23 +80,39 @@ def stored_baselines(family: Family, names: list[str]) -> list[str]:
 RUN_KEYS = ("data", "model", "baseline", "eval", "seed", "seeds")
 
 
-def check_same_run(cfg: DictConfig, run_dir: Path) -> None:
+def check_same_run(cfg: DictConfig, run_dir: Path) -> list[str]:
     """Refuse to resume ``run_dir`` with another experiment than the one it was started with
-    (``ckpt_path=`` does not bring the run's own overrides back: pass them again)."""
+    (``ckpt_path=`` does not bring the run's own overrides back: pass them again). Returns the
+    variants the command adds to the run, the one change allowed."""
     saved_path = run_dir / ".hydra" / "config.yaml"
     if not saved_path.is_file():
-        return
+        return []
 
     def plain(v: Any) -> Any:
         return OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
 
     saved = OmegaConf.load(saved_path)
     differ = [k for k in RUN_KEYS if plain(saved.get(k)) != plain(cfg.get(k))]
+    if differ == ["eval"] and (added := added_variants(plain(saved.eval), plain(cfg.eval))):
+        print(f"ckpt_path={run_dir}: extending the run with variants {', '.join(added)} "
+              f"(the others' finished stages are loaded)")
+        return added
     if differ:
         over = run_dir / ".hydra" / "overrides.yaml"
         was = " ".join(OmegaConf.load(over)) if over.is_file() else "?"
         raise SystemExit(f"ckpt_path={run_dir}: this command's {', '.join(differ)} differ from the run's; "
                          f"resume it with the overrides it was started with: python train.py {was} ckpt_path={run_dir}")
+    return []
+
+
+def added_variants(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """The ``eval.variants`` that ``now`` adds to ``saved``, if that is all that differs (a finished
+    run can be extended with new models; the splits and the models it has stay the same)."""
+    old, new = saved.get("variants") or {}, now.get("variants") or {}
+    rest = {k: v for k, v in now.items() if k != "variants"} == {k: v for k, v in saved.items() if k != "variants"}
+    if not rest or any(new.get(k) != v for k, v in old.items()):
+        return []
+    return [k for k in new if k not in old]
 
 
 def build_and_fit(mc: dict[str, Any], train: Family, val: Family, trainer_kwargs: dict[str, Any],
@@ -144,8 +160,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     out_dir = Path(cfg.ckpt_path if resume else cfg.output_dir)
     if resume and not out_dir.is_dir():
         raise SystemExit(f"ckpt_path={out_dir}: no such run folder")
-    if resume:
-        check_same_run(cfg, out_dir)
+    added = check_same_run(cfg, out_dir) if resume else []
     out_dir.mkdir(parents=True, exist_ok=True)
     trainer_kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
     logger = instantiate(cfg.logger) if cfg.get("logger") else None
@@ -201,6 +216,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     info["total_seconds"] = time.perf_counter() - t0
     if resume and (prev := _previous_total(out_dir)) is not None:  # a finished run, evaluated again
         info["first_total_seconds"] = prev
+    if added:
+        info["extended_with"] = added
     save_results(rows, out_dir, {"info": info, "uncertainty": uncertainty,
                                  "config": OmegaConf.to_container(cfg, resolve=True)})
     print(markdown_tables(rows))

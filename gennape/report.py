@@ -108,9 +108,11 @@ def collect(name: str, run_dir: Path) -> Path:
 
 def _timing(info: dict[str, Any]) -> str:
     first = info.get("first_total_seconds")
+    again = (f"extended with {', '.join(f'`{v}`' for v in info['extended_with'])} from its saved stages "
+             f"(`ckpt_path=`; the others loaded, every model evaluated again)" if info.get("extended_with") else
+             "evaluated again from its saved stages with the same command and `ckpt_path=`")
     total = (f"total {first / 60:.1f} min wall time on 2 CPU cores (the shipped runs ran side by side, so each "
-             f"alone is faster); evaluated again from its saved stages with the same command and `ckpt_path=` "
-             f"({info['total_seconds'] / 60:.1f} min)" if first is not None else
+             f"alone is faster); {again} ({info['total_seconds'] / 60:.1f} min)" if first is not None else
              f"total {info.get('total_seconds', 0) / 60:.1f} min wall time on 2 CPU cores (the shipped runs ran "
              "side by side, so each alone is faster)")
     parts = [total, f"code `{info['code']}`" if info.get("code") else "code commit not recorded (run made before runs recorded it)",

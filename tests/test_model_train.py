@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -59,6 +60,31 @@ def test_resume_refuses_another_experiment(tmp_path):
     with pytest.raises(SystemExit, match="experiment=nb101_to_nb201 ckpt_path="):
         train_mod.train(_cfg(tmp_path, f"ckpt_path={run}"))
     train_mod.check_same_run(_cfg(tmp_path, "experiment=nb101_to_nb201", f"ckpt_path={run}"), run)  # same: fine
+
+
+def test_finished_run_is_extended_with_a_new_variant(tmp_path, monkeypatch):
+    """ckpt_path= with one more eval.variants entry trains only the new model: the others' stages
+    are loaded untouched and every model is in the table; changing an existing variant is refused."""
+    monkeypatch.setattr(train_mod, "load_graphs", _fake_load_graphs)
+    run = tmp_path / "run"
+    base = ("eval.kgnn_baseline=false", "eval.fine_tune.seeds=0", "eval.plots=false", "model.heads=2")
+    first = _cfg(run, *base)
+    (run / ".hydra").mkdir(parents=True)
+    OmegaConf.save(first, run / ".hydra" / "config.yaml")
+    train_mod.train(first)
+    stage = next((run / "gennape_seed0").rglob("regress.pt"))
+    before = stage.stat().st_mtime_ns, stage.read_bytes()
+    res = train_mod.train(_cfg(tmp_path / "new", *base, f"ckpt_path={run}", "+eval.variants.two-heads.heads=1"))
+    assert (stage.stat().st_mtime_ns, stage.read_bytes()) == before
+    assert {"gennape", "two-heads"} <= {r["method"] for r in res["rows"]}
+    assert res["info"]["extended_with"] == ["two-heads"]
+    assert any((run / "two-heads_seed0").rglob("regress.pt"))
+    OmegaConf.save(_cfg(run, *base, "+eval.variants.two-heads.heads=1"), run / ".hydra" / "config.yaml")
+    with pytest.raises(SystemExit, match="differ from the run"):  # an existing variant changed
+        train_mod.check_same_run(_cfg(tmp_path, *base, f"ckpt_path={run}", "+eval.variants.two-heads.heads=3"), run)
+    with pytest.raises(SystemExit, match="differ from the run"):  # a variant added, but more changed too
+        train_mod.check_same_run(_cfg(tmp_path, *base, "model.heads=3", f"ckpt_path={run}",
+                                      "+eval.variants.two-heads.heads=1", "+eval.variants.x.heads=1"), run)
 
 
 def test_fast_trainer_overrides_eval(tmp_path):
