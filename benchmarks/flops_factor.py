@@ -4,7 +4,8 @@ GENNAPE predicts ``residual x (log10(GFLOPs + 1) + 1)``: the heads give the resi
 factor multiplies it back. This scores the two parts apart on every architecture of each family:
 the prediction, the residual alone and FLOPs alone, with the factor's range. Where the factor spans
 far more than in the training family and the residual alone does not rank the family, the
-prediction is FLOPs with noise.
+prediction is FLOPs with noise. Within each FLOPs quintile (architectures of similar FLOPs) the
+residual's SRCC says what the GNN adds at equal compute, which is what it should add.
 
     python benchmarks/flops_factor.py [--checkpoint C] [--families nb201 nb101 nb301] [--out docs/flops_factor.json]
 """
@@ -21,6 +22,7 @@ import torch
 from scipy.stats import spearmanr
 from torch_geometric.data import Data
 
+from gennape.graph.ops import list_ops
 from gennape.inference import DEFAULT_CHECKPOINT
 from gennape.model.auxiliary import attach_features
 from gennape.model.checkpoint import load_checkpoint
@@ -36,9 +38,33 @@ def _srcc(a: np.ndarray, b: np.ndarray) -> float:
     return round(float(spearmanr(a, b)[0]), 3)
 
 
+def within_quantiles(score: np.ndarray, y: np.ndarray, by: np.ndarray, bins: int = 5) -> list[float]:
+    """Spearman of ``score`` with ``y`` inside each of ``bins`` equal-count groups of ``by`` (lowest first)."""
+    groups = np.array_split(np.argsort(by, kind="stable"), bins)
+    return [_srcc(score[g], y[g]) for g in groups]
+
+
+def op_count_agreement(graphs: Sequence[Data], residual: np.ndarray, y: np.ndarray, flops: np.ndarray) -> list[dict]:
+    """For each op whose count varies in the family: the mean over FLOPs quintiles of the residual's
+    Spearman with the op's count, and of the accuracy's (at equal compute, does the GNN reward or
+    penalise the op the way the accuracy does?)."""
+    ops = list_ops()
+    counts = np.stack([np.bincount(g.op.view(-1).numpy(), minlength=len(ops)) for g in graphs])
+    groups = np.array_split(np.argsort(flops, kind="stable"), 5)
+    rows = []
+    for j, name in enumerate(ops):
+        if all(np.ptp(counts[g, j]) == 0 for g in groups):
+            continue
+        mean = lambda score: round(float(np.nanmean([spearmanr(counts[g, j], score[g])[0]
+                                                     if np.ptp(counts[g, j]) else np.nan for g in groups])), 3)
+        rows.append({"op": name, "residual": mean(residual), "accuracy": mean(y)})
+    return rows
+
+
 def parts(net: GennapeNet, graphs: Sequence[Data]) -> dict:
-    """Spearman of the prediction, the residual and FLOPs with the accuracy of ``graphs``, and the
-    FLOPs factor's range (one forward pass; the prediction is the residual times the factor)."""
+    """Spearman of the prediction, the residual and FLOPs with the accuracy of ``graphs``, the
+    residual's within each FLOPs quintile, and the FLOPs factor's range (one forward pass; the
+    prediction is the residual times the factor)."""
     tr = net.eval().transform
     if not tr.divide_by_flops:
         raise SystemExit("the model does not divide by FLOPs; there is no factor to take apart")
@@ -47,11 +73,14 @@ def parts(net: GennapeNet, graphs: Sequence[Data]) -> dict:
     flops = torch.cat([g.flops for g in graphs])
     factor = (flops_divisor(flops) ** tr.exponent).numpy()
     y = torch.cat([g.y for g in graphs]).double().numpy()
+    residual = (target * tr.std + tr.mean).double().numpy()
     return {
         "architectures": len(graphs),
         "srcc_prediction": _srcc(tr.inverse(target, flops).numpy(), y),
-        "srcc_residual": _srcc((target * tr.std + tr.mean).numpy(), y),
+        "srcc_residual": _srcc(residual, y),
         "srcc_flops": _srcc(flops.double().numpy(), y),
+        "srcc_residual_within_flops_quintiles": within_quantiles(residual, y, flops.double().numpy()),
+        "op_counts_within_flops_quintiles": op_count_agreement(graphs, residual, y, flops.double().numpy()),
         "factor_min": round(float(factor.min()), 3), "factor_max": round(float(factor.max()), 3),
     }
 

@@ -188,11 +188,31 @@ def _flops_factor(path: Path) -> str:
         "What the GNN adds beyond FLOPs",
         f"`python benchmarks/flops_factor.py` on `{d['checkpoint']}`, zero-shot on every architecture: "
         "the prediction is the heads' residual times the factor log10(GFLOPs + 1) + 1; each part's "
-        "SRCC with the accuracy alone. Where the factor spans far more than on NB-201 and the "
-        "residual alone does not rank the family, the prediction ranks like FLOPs.",
-        ["family", "architectures", "SRCC prediction", "SRCC residual alone", "SRCC FLOPs", "factor range"],
+        "SRCC with the accuracy alone, and the residual's within each fifth of the family by FLOPs "
+        "(lowest first: what the GNN adds at equal compute). Where the factor spans far more than on "
+        "NB-201 and the residual does not rank architectures of similar FLOPs, the prediction ranks like FLOPs.",
+        ["family", "architectures", "SRCC prediction", "SRCC residual alone", "SRCC FLOPs", "factor range",
+         "residual SRCC within FLOPs quintiles"],
         [[r["family"], str(r["architectures"]), f"{r['srcc_prediction']:.3f}", f"{r['srcc_residual']:.3f}",
-          f"{r['srcc_flops']:.3f}", f"{r['factor_min']:.2f}–{r['factor_max']:.2f}"] for r in d["rows"]]))
+          f"{r['srcc_flops']:.3f}", f"{r['factor_min']:.2f}–{r['factor_max']:.2f}",
+          ", ".join(f"{v:.2f}" for v in r.get("srcc_residual_within_flops_quintiles", [])) or "–"]
+         for r in d["rows"]]) + _op_counts(d["rows"]))
+
+
+def _op_counts(rows: list[dict[str, Any]]) -> list[str]:
+    """Per op, how the residual and the accuracy follow its count at equal FLOPs, per family."""
+    fams = [r for r in rows if r.get("op_counts_within_flops_quintiles")]
+    if not fams:
+        return []
+    by = {r["family"]: {o["op"]: o for o in r["op_counts_within_flops_quintiles"]} for r in fams}
+    ops = list(dict.fromkeys(o for r in fams for o in by[r["family"]]))
+    cell = lambda f, op, k: f"{by[f][op][k]:.2f}" if op in by[f] else ""
+    head = ["op"] + [f"{r['family']} {k}" for r in fams for k in ("residual", "accuracy")]
+    return ["", "Spearman of the residual and of the accuracy with the count of each op, within FLOPs "
+            "quintiles (mean of the five): at equal compute, does the GNN reward an op the way the accuracy does?",
+            "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+            *("| " + " | ".join([op] + [cell(r["family"], op, k) for r in fams for k in ("residual", "accuracy")]) + " |"
+              for op in ops)]
 
 
 def _nngp(path: Path) -> str:
