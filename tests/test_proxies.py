@@ -103,6 +103,19 @@ def test_exception_is_missing_with_reason() -> None:
     assert r.value is None and "no nn.ReLU" in r.reason
 
 
+class ConstantOutput(nn.Module):
+    """A network whose every path from the input is cut: the output is a constant."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(x.shape[0], 4)
+
+
+@pytest.mark.parametrize("name", ["jacov", "epe_nas"])
+def test_input_jacobian_of_a_constant_network_is_missing_with_reason(name: str) -> None:
+    r = run_proxy(name, ConstantOutput, *tiny_batch())
+    assert r.value is None and "does not depend on its input" in r.reason
+
+
 def test_proxy_result_rejects_nan() -> None:
     with pytest.raises(ValueError, match="finite"):
         ProxyResult(float("nan"))

@@ -28,6 +28,8 @@ def batch_jacobian(model: nn.Module, inputs: torch.Tensor) -> tuple[np.ndarray, 
     x = inputs.detach().clone().requires_grad_(True)
     model.zero_grad(set_to_none=True)
     y = model(x)
+    if not y.requires_grad:  # constant output (e.g. every path from the input cut): no graph to backpropagate
+        raise ValueError("the network's output does not depend on its input")
     y.backward(torch.ones_like(y))
     if x.grad is None:
         raise ValueError("the network's output does not depend on its input")
