@@ -29,6 +29,9 @@ SETTINGS: dict[str, dict] = {
     "300 epochs, no FLOPs division (default)": {"epochs": 300, "divide_by_flops": False},
     "300 epochs, no FLOPs division, + pairwise ranking loss": {"epochs": 300, "divide_by_flops": False,
                                                                "rank_weight": 1.0},
+    "300 epochs, no FLOPs division, encoder at 0.1x the learning rate": {"epochs": 300, "divide_by_flops": False,
+                                                                          "encoder_lr_scale": 0.1},
+    "300 epochs, no FLOPs division, learning rate 3e-3": {"epochs": 300, "divide_by_flops": False, "lr": 3e-3},
 }
 
 
