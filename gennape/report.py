@@ -33,7 +33,7 @@ TITLES: dict[str, str] = {
     "transfer_choices": "Which target transform and features transfer from NB-201 (`experiment=transfer_choices`: "
                         "2,000-cell subset, 3 seeds, zero-shot)",
     "features": "Auxiliary features: GENNAPE with FLOPs, params, synflow and l2_norm, with FLOPs and params "
-                "only, and without features; every feature alone beside (`experiment=features`)",
+                "only, without features, and with nwot too; every feature alone beside (`experiment=features`)",
 }
 
 
@@ -62,18 +62,18 @@ def _check_beats(run: str, family: str) -> Callable[[dict[str, dict]], tuple[str
     return check
 
 
-def _check_beats_features(run: str, family: str) -> Callable[[dict[str, dict]], tuple[str, bool | None]]:
-    """GENNAPE of ``run`` against every single feature any run scored on ``family`` zero-shot (those
+def _check_beats_features(run: str, family: str, method: str = "gennape") -> Callable[[dict[str, dict]], tuple[str, bool | None]]:
+    """``method`` of ``run`` against every single feature any run scored on ``family`` zero-shot (those
     rows score every architecture of the family, so they are the same in every run that has them)."""
     def check(runs: dict[str, dict]) -> tuple[str, bool | None]:
-        g = _row(runs[run]["rows"], family, "zero-shot", "gennape") if run in runs else None
+        g = _row(runs[run]["rows"], family, "zero-shot", method) if run in runs else None
         single = [(name, r) for name, data in runs.items() for r in data["rows"]
                   if r["family"] == family and r["setting"] == "zero-shot"
                   and (r["method"].startswith("feature:") or r["method"] in ("flops", "params"))]
         if g is None or not single:
             return f"{run}: no {family} zero-shot rows with features", None
         where, best = max(single, key=lambda nr: nr[1]["srcc"])
-        return (f"{family} zero-shot SRCC {g['srcc']:.3f} vs best single feature {best['method']} "
+        return (f"{family} zero-shot SRCC {g['srcc']:.3f} ({method}) vs best single feature {best['method']} "
                 f"{best['srcc']:.3f} ({where} run)", g["srcc"] > best["srcc"])
     return check
 
@@ -86,6 +86,10 @@ TARGETS: dict[str, Callable[[dict[str, dict]], tuple[str, bool | None]]] = {
     "NB-201 → NB-301 zero-shot above FLOPs and params": _check_beats("transfer", "nb301"),
     "with features, NB-201 → NB-101 zero-shot above every single feature": _check_beats_features("features", "nb101"),
     "with features, NB-201 → NB-301 zero-shot above every single feature": _check_beats_features("features", "nb301"),
+    "with nwot among the features too, NB-201 → NB-101 zero-shot above every single feature":
+        _check_beats_features("features", "nb101", "gennape+nwot"),
+    "with nwot among the features too, NB-201 → NB-301 zero-shot above every single feature":
+        _check_beats_features("features", "nb301", "gennape+nwot"),
 }
 
 
