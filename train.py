@@ -180,9 +180,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     for fam in (source, *targets):
         if features or extra_of[fam.name]:
             attach_features(fam.graphs, fam.name, features + extra_of[fam.name], scaling)
-    if features and d.get("featured_only"):  # train only on architectures whose features are all there
-        k = len(features)
-        source = source.subset([i for i, g in enumerate(source.graphs) if bool(g.aux_mask[0, :k].all())])
+    own = [features.index(n) for n in configs[cfg.model.name]["aux_features"]]
+    if own and d.get("featured_only"):  # only architectures with all of the main model's features
+        # (not the variants': adding a variant to a run must not change everyone's split)
+        source = source.subset([i for i, g in enumerate(source.graphs) if bool(g.aux_mask[0, own].all())])
     tr, va, te = split_indices(len(source), d.val_fraction, d.test_fraction, d.split_seed)
     train_f, val_f, test_f = source.subset(tr), source.subset(va), source.subset(te)
     info: dict[str, Any] = {"graph_load_seconds": time.perf_counter() - t0, "train_size": len(train_f),

@@ -195,3 +195,18 @@ def test_predict_computes_the_checkpoints_features_at_the_models_resolution(tmp_
     alone = predict_files([onnx], tmp_path / "set.ckpt")[0].predicted_accuracy
     among = {Path(p.file).name: p.predicted_accuracy for p in predict_files([onnx, wide], tmp_path / "set.ckpt")}
     assert among["m.onnx"] != pytest.approx(alone)  # alone it sits at quantile 0.5, with a wider one below it
+
+
+def test_featured_only_follows_the_main_model_not_the_variants(tmp_path, monkeypatch):
+    """A variant with a feature that has gaps trains on the main model's split (its gaps masked), so
+    adding a variant to a run never changes the other models' architectures."""
+    _fill_stores(tmp_path / "features")
+    monkeypatch.setattr(store_mod, "DEFAULT_DIR", tmp_path / "features")
+    monkeypatch.setattr(train_mod, "load_graphs", _family)
+    common = ("model.aux_features=[noise]", "eval.fine_tune.seeds=0", "eval.plots=false",
+              "eval.kgnn_baseline=false", "data.featured_only=true", "eval.feature_baselines=[]")
+    res = train_mod.train(_cfg(tmp_path / "run", *common, "+eval.variants.with-good.aux_features=[noise,good]"))
+    assert res["info"]["train_size"] + res["info"]["val_size"] + res["info"]["test_size"] == 90
+    assert {"gennape", "with-good", "feature:good"} <= {r["method"] for r in res["rows"]}
+    main_first = train_mod.train(_cfg(tmp_path / "run2", *common[1:], "model.aux_features=[good]"))
+    assert main_first["info"]["train_size"] + main_first["info"]["val_size"] + main_first["info"]["test_size"] == 90 - 13
