@@ -61,10 +61,19 @@ def test_report_includes_the_flops_factor_parts(tmp_path, monkeypatch):
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "flops_factor.json").write_text(json.dumps({"checkpoint": "c.ckpt", "rows": [
         {"family": "nb101", "architectures": 500, "srcc_prediction": 0.688, "srcc_residual": -0.043,
-         "srcc_flops": 0.715, "factor_min": 1.039, "factor_max": 2.0}]}))
+         "srcc_flops": 0.715, "factor_min": 1.039, "factor_max": 2.0,
+         "srcc_residual_within_flops_quintiles": [-0.809, -0.413, -0.404, 0.217, 0.388],
+         "op_counts_within_flops_quintiles": [{"op": "MaxPool", "residual": -0.75, "accuracy": 0.059}]},
+        {"family": "nb301", "architectures": 725, "srcc_prediction": 0.546, "srcc_residual": 0.533,
+         "srcc_flops": 0.503, "factor_min": 1.08, "factor_max": 1.157,
+         "op_counts_within_flops_quintiles": [{"op": "Conv", "residual": 0.3, "accuracy": 0.21}]}]}))
     assert report.main(["--out", str(tmp_path / "r.md")]) == 0
     page = (tmp_path / "r.md").read_text()
-    assert "## What the GNN adds beyond FLOPs" in page and "| nb101 | 500 | 0.688 | -0.043 | 0.715 | 1.04–2.00 |" in page
+    assert "## What the GNN adds beyond FLOPs" in page
+    assert "| nb101 | 500 | 0.688 | -0.043 | 0.715 | 1.04–2.00 | -0.81, -0.41, -0.40, 0.22, 0.39 |" in page
+    assert "| nb301 | 725 | 0.546 | 0.533 | 0.503 | 1.08–1.16 | – |" in page
+    assert "| op | nb101 residual | nb101 accuracy | nb301 residual | nb301 accuracy |" in page
+    assert "| MaxPool | -0.75 | 0.06 |  |  |" in page and "| Conv |  |  | 0.30 | 0.21 |" in page
 
 
 def test_the_features_target_counts_single_features_of_every_run():
