@@ -109,8 +109,9 @@ def added_variants(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """The ``eval.variants`` that ``now`` adds to ``saved``, if that is all that differs (a finished
     run can be extended with new models; the splits and the models it has stay the same)."""
     old, new = saved.get("variants") or {}, now.get("variants") or {}
-    rest = {k: v for k, v in now.items() if k != "variants"} == {k: v for k, v in saved.items() if k != "variants"}
-    if not rest or any(new.get(k) != v for k, v in old.items()):
+    same_otherwise = ({k: v for k, v in now.items() if k != "variants"}
+                      == {k: v for k, v in saved.items() if k != "variants"})
+    if not same_otherwise or any(new.get(k) != v for k, v in old.items()):
         return []
     return [k for k in new if k not in old]
 

@@ -38,25 +38,29 @@ def _srcc(a: np.ndarray, b: np.ndarray) -> float:
     return round(float(spearmanr(a, b)[0]), 3)
 
 
-def within_quantiles(score: np.ndarray, y: np.ndarray, by: np.ndarray, bins: int = 5) -> list[float]:
-    """Spearman of ``score`` with ``y`` inside each of ``bins`` equal-count groups of ``by`` (lowest first)."""
-    groups = np.array_split(np.argsort(by, kind="stable"), bins)
+def flops_groups(flops: np.ndarray, bins: int = 5) -> list[np.ndarray]:
+    """Indices of ``bins`` equal-count groups of architectures by FLOPs, lowest first."""
+    return np.array_split(np.argsort(flops, kind="stable"), bins)
+
+
+def within_groups(score: np.ndarray, y: np.ndarray, groups: list[np.ndarray]) -> list[float]:
+    """Spearman of ``score`` with ``y`` inside each group."""
     return [_srcc(score[g], y[g]) for g in groups]
 
 
-def op_count_agreement(graphs: Sequence[Data], residual: np.ndarray, y: np.ndarray, flops: np.ndarray) -> list[dict]:
-    """For each op whose count varies in the family: the mean over FLOPs quintiles of the residual's
+def op_count_agreement(graphs: Sequence[Data], residual: np.ndarray, y: np.ndarray,
+                       groups: list[np.ndarray]) -> list[dict]:
+    """For each op whose count varies in the family: the mean over the FLOPs groups of the residual's
     Spearman with the op's count, and of the accuracy's (at equal compute, does the GNN reward or
     penalise the op the way the accuracy does?)."""
     ops = list_ops()
     counts = np.stack([np.bincount(g.op.view(-1).numpy(), minlength=len(ops)) for g in graphs])
-    groups = np.array_split(np.argsort(flops, kind="stable"), 5)
     rows = []
     for j, name in enumerate(ops):
-        if all(np.ptp(counts[g, j]) == 0 for g in groups):
+        varies = [g for g in groups if np.ptp(counts[g, j]) > 0]
+        if not varies:
             continue
-        mean = lambda score: round(float(np.nanmean([spearmanr(counts[g, j], score[g])[0]
-                                                     if np.ptp(counts[g, j]) else np.nan for g in groups])), 3)
+        mean = lambda score: round(float(np.mean([spearmanr(counts[g, j], score[g])[0] for g in varies])), 3)
         rows.append({"op": name, "residual": mean(residual), "accuracy": mean(y)})
     return rows
 
@@ -74,13 +78,15 @@ def parts(net: GennapeNet, graphs: Sequence[Data]) -> dict:
     factor = (flops_divisor(flops) ** tr.exponent).numpy()
     y = torch.cat([g.y for g in graphs]).double().numpy()
     residual = (target * tr.std + tr.mean).double().numpy()
+    fl = flops.double().numpy()
+    quintiles = flops_groups(fl)
     return {
         "architectures": len(graphs),
         "srcc_prediction": _srcc(tr.inverse(target, flops).numpy(), y),
         "srcc_residual": _srcc(residual, y),
-        "srcc_flops": _srcc(flops.double().numpy(), y),
-        "srcc_residual_within_flops_quintiles": within_quantiles(residual, y, flops.double().numpy()),
-        "op_counts_within_flops_quintiles": op_count_agreement(graphs, residual, y, flops.double().numpy()),
+        "srcc_flops": _srcc(fl, y),
+        "srcc_residual_within_flops_quintiles": within_groups(residual, y, quintiles),
+        "op_counts_within_flops_quintiles": op_count_agreement(graphs, residual, y, quintiles),
         "factor_min": round(float(factor.min()), 3), "factor_max": round(float(factor.max()), 3),
     }
 

@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from flops_factor import parts, within_quantiles  # noqa: E402
+from flops_factor import flops_groups, parts, within_groups  # noqa: E402
 
 from gennape.model import pipeline as P  # noqa: E402
 from gennape.model.metrics import srcc  # noqa: E402
@@ -34,13 +34,13 @@ def test_parts_score_the_prediction_the_residual_and_flops():
     assert len(out["srcc_residual_within_flops_quintiles"]) == 5
 
 
-def test_within_quantiles_ranks_inside_groups_of_the_key():
+def test_within_groups_ranks_inside_groups_of_the_key():
     import numpy as np
 
     by = np.arange(20.0)  # groups of 4 consecutive values; the score agrees with y in the first, not the last
     y = np.r_[np.arange(4.0), np.zeros(12), np.arange(4.0)]
     score = np.r_[np.arange(4.0), np.arange(12.0), -np.arange(4.0)]
-    out = within_quantiles(score, y + np.r_[np.zeros(4), np.arange(12.0) % 3, np.zeros(4)], by)
+    out = within_groups(score, y + np.r_[np.zeros(4), np.arange(12.0) % 3, np.zeros(4)], flops_groups(by))
     assert out[0] == 1.0 and out[-1] == -1.0 and len(out) == 5
 
 
