@@ -30,6 +30,7 @@ import gennape
 
 from gennape.evaluate import (aggregate_seeds, fine_tuned, markdown_tables, save_results, split_indices,
                               uncertainty_check, zero_shot)
+from gennape.finetune_cache import FinetuneCache
 from gennape.model.auxiliary import attach_features, fully_stored
 from gennape.model.checkpoint import build_kwargs, save_checkpoint
 from gennape.model.dataset import Family, load_graphs
@@ -212,7 +213,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             if seed == cfg.seeds[0]:
                 uncertainty.append(uncertainty_check(nets[cfg.model.name], fam))
             if ft.seeds > 0:
-                rows += fine_tuned(nets, fam, ft, baselines_of[fam.name], trainer_kwargs)
+                caches = {name: FinetuneCache(out_dir / f"{name}_seed{seed}") for name in nets}
+                rows += fine_tuned(nets, fam, ft, baselines_of[fam.name], trainer_kwargs, caches)
         tables.append(rows)
     rows = tables[0] if len(tables) == 1 else aggregate_seeds(tables)
     info["total_seconds"] = time.perf_counter() - t0

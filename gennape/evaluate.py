@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from torch_geometric.data import Data
 
+from gennape.finetune_cache import FinetuneCache, entry_key, graphs_fingerprint, inputs_fingerprint
 from gennape.model.dataset import Family
 from gennape.model.metrics import RANKING_METRICS, list_metrics, score
 from gennape.model.pipeline import FinetuneConfig, fine_tune, predict
@@ -106,20 +107,36 @@ def zero_shot(models: dict[str, GennapeNet], family: Family, baselines: Sequence
 
 
 def fine_tuned(models: dict[str, GennapeNet], family: Family, cfg: FinetuneConfig,
-               baselines: Sequence[str] = ("flops", "params"), trainer_kwargs: dict[str, Any] | None = None
-               ) -> list[dict[str, Any]]:
+               baselines: Sequence[str] = ("flops", "params"), trainer_kwargs: dict[str, Any] | None = None,
+               caches: dict[str, FinetuneCache] | None = None) -> list[dict[str, Any]]:
     """Rows for ``cfg.seeds`` fine-tuning runs on ``cfg.samples`` random labelled architectures,
     each scored (with the baselines) on the family's remaining architectures.
+
+    ``caches`` (per model name) keep each fine-tuned model's scores: a model whose scores for this
+    family, setting and seed are stored is not fine-tuned again (see ``gennape.finetune_cache``).
     """
     if cfg.samples >= len(family):
         raise ValueError(f"{family.name}: cannot fine-tune on {cfg.samples} of {len(family)} architectures")
+    caches = caches or {}
+    structure = graphs_fingerprint(family.graphs) if caches else None
+    inputs_fp = {name: inputs_fingerprint(net, family.graphs, structure) for name, net in models.items() if name in caches}
     per_method: dict[str, list[dict[str, float]]] = {}
     for seed in range(cfg.seeds):
         perm = np.random.default_rng(1000 + seed).permutation(len(family))
         tune, rest = family.subset(np.sort(perm[:cfg.samples])), family.subset(np.sort(perm[cfg.samples:]))
-        tuned = {name: fine_tune(net, tune.graphs, cfg, trainer_kwargs, seed) for name, net in models.items()}
-        for name, s in _score_all(tuned, baselines, rest.graphs, rest.y).items():
-            per_method.setdefault(name, []).append(s)
+        scores = _score_all({}, baselines, rest.graphs, rest.y)
+        for name, net in models.items():
+            cache = caches.get(name)
+            key = entry_key(inputs_fp[name], cfg, trainer_kwargs, seed) if cache is not None else ""
+            stored = cache.get(key) if cache is not None else None
+            if stored is None:
+                tuned = fine_tune(net, tune.graphs, cfg, trainer_kwargs, seed)
+                stored = _score_all({name: tuned}, (), rest.graphs, rest.y)[name]
+                if cache is not None:
+                    cache.put(key, stored, f"{family.name}, fine-tuned ({cfg.samples}), seed {seed}")
+            scores[name] = stored
+        for name in [*models, *baselines]:  # models first, as in every other table
+            per_method.setdefault(name, []).append(scores[name])
     return [_row(family.name, f"fine-tuned ({cfg.samples})", name, runs) for name, runs in per_method.items()]
 
 

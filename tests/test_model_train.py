@@ -87,6 +87,34 @@ def test_finished_run_is_extended_with_a_new_variant(tmp_path, monkeypatch):
                                       "+eval.variants.two-heads.heads=1", "+eval.variants.x.heads=1"), run)
 
 
+def test_resumed_and_extended_runs_do_not_fine_tune_twice(tmp_path, monkeypatch):
+    """Fine-tuned scores are kept beside each model: evaluating a finished run again fine-tunes
+    nothing and gives the same rows; an added variant is the only model fine-tuned."""
+    import gennape.evaluate as evaluate_mod
+
+    monkeypatch.setattr(train_mod, "load_graphs", _fake_load_graphs)
+    run = tmp_path / "run"
+    base = ("eval.kgnn_baseline=false", "eval.fine_tune.seeds=2", "eval.plots=false", "model.heads=2")
+    first = _cfg(run, *base)
+    (run / ".hydra").mkdir(parents=True)
+    OmegaConf.save(first, run / ".hydra" / "config.yaml")
+    rows = train_mod.train(first)["rows"]
+    assert (run / "gennape_seed0" / "fine_tuned_scores.json").is_file()
+    calls = []
+    real = evaluate_mod.fine_tune
+
+    def counted(net, *args, **kwargs):
+        calls.append(net)
+        return real(net, *args, **kwargs)
+
+    monkeypatch.setattr(evaluate_mod, "fine_tune", counted)
+    again = train_mod.train(_cfg(tmp_path / "new", *base, f"ckpt_path={run}"))["rows"]
+    assert calls == [] and again == rows
+    extended = train_mod.train(_cfg(tmp_path / "new2", *base, f"ckpt_path={run}", "+eval.variants.one-head.heads=1"))
+    assert len(calls) == 2 * 2  # the new variant only: 2 target families x 2 fine-tuning seeds
+    assert [r for r in extended["rows"] if r["method"] != "one-head"] == rows
+
+
 def test_fast_trainer_overrides_eval(tmp_path):
     cfg = _cfg(tmp_path)
     assert cfg.trainer.max_epochs == 2 and cfg.eval.fine_tune.seeds == 1 and cfg.data.limit == 300
