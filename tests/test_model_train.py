@@ -62,16 +62,21 @@ def test_resume_refuses_another_experiment(tmp_path):
     train_mod.check_same_run(_cfg(tmp_path, "experiment=nb101_to_nb201", f"ckpt_path={run}"), run)  # same: fine
 
 
+def _finished_run(tmp_path, monkeypatch, *overrides):
+    """A finished run in ``tmp_path/run`` (with its saved config, as Hydra writes it) and its result."""
+    monkeypatch.setattr(train_mod, "load_graphs", _fake_load_graphs)
+    run = tmp_path / "run"
+    first = _cfg(run, *overrides)
+    (run / ".hydra").mkdir(parents=True)
+    OmegaConf.save(first, run / ".hydra" / "config.yaml")
+    return run, train_mod.train(first)
+
+
 def test_finished_run_is_extended_with_a_new_variant(tmp_path, monkeypatch):
     """ckpt_path= with one more eval.variants entry trains only the new model: the others' stages
     are loaded untouched and every model is in the table; changing an existing variant is refused."""
-    monkeypatch.setattr(train_mod, "load_graphs", _fake_load_graphs)
-    run = tmp_path / "run"
     base = ("eval.kgnn_baseline=false", "eval.fine_tune.seeds=0", "eval.plots=false", "model.heads=2")
-    first = _cfg(run, *base)
-    (run / ".hydra").mkdir(parents=True)
-    OmegaConf.save(first, run / ".hydra" / "config.yaml")
-    train_mod.train(first)
+    run, _ = _finished_run(tmp_path, monkeypatch, *base)
     stage = next((run / "gennape_seed0").rglob("regress.pt"))
     before = stage.stat().st_mtime_ns, stage.read_bytes()
     res = train_mod.train(_cfg(tmp_path / "new", *base, f"ckpt_path={run}", "+eval.variants.two-heads.heads=1"))
@@ -92,13 +97,9 @@ def test_resumed_and_extended_runs_do_not_fine_tune_twice(tmp_path, monkeypatch)
     nothing and gives the same rows; an added variant is the only model fine-tuned."""
     import gennape.evaluate as evaluate_mod
 
-    monkeypatch.setattr(train_mod, "load_graphs", _fake_load_graphs)
-    run = tmp_path / "run"
     base = ("eval.kgnn_baseline=false", "eval.fine_tune.seeds=2", "eval.plots=false", "model.heads=2")
-    first = _cfg(run, *base)
-    (run / ".hydra").mkdir(parents=True)
-    OmegaConf.save(first, run / ".hydra" / "config.yaml")
-    rows = train_mod.train(first)["rows"]
+    run, first = _finished_run(tmp_path, monkeypatch, *base)
+    rows = first["rows"]
     assert (run / "gennape_seed0" / "fine_tuned_scores.json").is_file()
     calls = []
     real = evaluate_mod.fine_tune
