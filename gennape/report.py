@@ -219,6 +219,35 @@ def _op_counts(rows: list[dict[str, Any]]) -> list[str]:
               for op in ops)]
 
 
+def _feature_ablation(data: dict[str, Any]) -> list[str]:
+    """The features run in brief: each model's SRCC per target family and setting, with the features
+    it reads (from the run's config) and the best single feature of the same rows beside."""
+    cfg, rows = data.get("config", {}), data["rows"]
+    reads = {cfg.get("model", {}).get("name", "gennape"): cfg.get("model", {}).get("aux_features", [])}
+    reads |= {n: v.get("aux_features", []) for n, v in (cfg.get("eval", {}).get("variants") or {}).items()}
+    reads = dict(sorted(reads.items(), key=lambda kv: len(kv[1])))
+    cols = list(dict.fromkeys((r["family"], r["setting"]) for r in rows if r["setting"] != "in-family test"))
+    if not cols or not any(_row(rows, f, s, m) for m in reads for f, s in cols):
+        return []
+
+    def cell(r: dict[str, Any] | None) -> str:
+        return "–" if r is None else f"{r['srcc']:.3f}" + (f" ± {r['srcc_std']:.3f}" if r.get("srcc_std") is not None else "")
+
+    def best_single(f: str, s: str) -> str:
+        single = [r for r in rows if r["family"] == f and r["setting"] == s
+                  and (r["method"].startswith("feature:") or r["method"] in ("flops", "params"))]
+        b = max(single, key=lambda r: r["srcc"], default=None)
+        return "–" if b is None else f"{cell(b)} ({b['method'].removeprefix('feature:')})"
+
+    head = ["model", "features it reads"] + [f"{f} {s}" for f, s in cols]
+    body = [[m, ", ".join(v) or "none (the GNN alone)"] + [cell(_row(rows, f, s, m)) for f, s in cols]
+            for m, v in reads.items() if any(_row(rows, f, s, m) for f, s in cols)]
+    body.append(["best single feature", "one alone"] + [best_single(f, s) for f, s in cols])
+    return ["", "In brief: SRCC of each model on the target families, and the best single feature on the same "
+            "architectures:", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+            *("| " + " | ".join(r) + " |" for r in body)]
+
+
 def _nngp(path: Path) -> str:
     if (d := _read_json(path)) is None:
         return ""
@@ -259,6 +288,8 @@ def render(runs: dict[str, dict[str, Any]], speed: Path) -> str:
         cmd = (DOCS / "runs" / name / "command.txt").read_text().strip()
         out += ["", f"## {TITLES.get(name, name)}", "", f"`{cmd}` — {_timing(data.get('info', {}))}.", "",
                 markdown_tables(data["rows"]).replace("### ", "#### "), _uncertainty(data.get("uncertainty", []))]
+        if name == "features":
+            out += _feature_ablation(data)
         for png in sorted((DOCS / "runs" / name).glob("*.png")):
             out.append(f"![{png.stem}](runs/{name}/{png.name})")
     out += ["", _flops_factor(DOCS / "flops_factor.json"), "", _finetune_settings(DOCS / "finetune_settings.json"),

@@ -87,3 +87,21 @@ def test_the_features_target_counts_single_features_of_every_run():
     runs["transfer"]["rows"][1]["srcc"] = 0.58
     assert report._check_beats_features("features", "nb301")(runs)[1] is True
     assert report._check_beats_features("features", "nb101")(runs)[1] is None
+
+
+def test_the_feature_ablation_lists_each_model_with_what_it_reads():
+    rows = (_rows("nb101", "zero-shot", {"gennape": 0.70, "gennape-no-features": 0.65, "flops": 0.71,
+                                          "feature:nwot": 0.40})
+            + _rows("nb101", "fine-tuned (50)", {"gennape": 0.90, "gennape-no-features": 0.88, "flops": 0.70}))
+    data = {"rows": rows, "config": {"model": {"name": "gennape", "aux_features": ["flops", "synflow"]},
+                                     "eval": {"variants": {"gennape-no-features": {"aux_features": []},
+                                                           "not-run": {"aux_features": ["nngp"]}}}}}
+    table = "\n".join(report._feature_ablation(data))
+    assert "| model | features it reads | nb101 zero-shot | nb101 fine-tuned (50) |" in table
+    lines = table.splitlines()
+    no_feat = next(i for i, line in enumerate(lines) if line.startswith("| gennape-no-features |"))
+    assert lines[no_feat] == "| gennape-no-features | none (the GNN alone) | 0.650 | 0.880 |"
+    assert lines[no_feat + 1] == "| gennape | flops, synflow | 0.700 | 0.900 |"  # fewer features first
+    assert "| best single feature | one alone | 0.710 (flops) | 0.700 (flops) |" in table
+    assert "not-run" not in table  # a configured model without rows is left out
+    assert report._feature_ablation({"rows": _rows("nb101", "zero-shot", {"flops": 0.7}), "config": {}}) == []
