@@ -34,8 +34,8 @@ TITLES: dict[str, str] = {
     "ablation": "Ablation (the paper's Table 3, plus features): each part on the same splits, mean ± std over seeds",
     "transfer_choices": "Which target transform and features transfer from NB-201 (`experiment=transfer_choices`: "
                         "2,000-cell subset, 3 seeds, zero-shot)",
-    "features": "Auxiliary features: GENNAPE with FLOPs, params, synflow and l2_norm, with FLOPs and params "
-                "only, without features, and with nwot too; every feature alone beside (`experiment=features`)",
+    "features": "Auxiliary features: GENNAPE alone, with FLOPs and params, + proxies (synflow, l2_norm; "
+                "and nwot), + NNGP, + both; every feature alone beside (`experiment=features`)",
 }
 
 
@@ -90,10 +90,10 @@ TARGETS: dict[str, Callable[[dict[str, dict]], tuple[str, bool | None]]] = {
     "NB-201 → NB-301 zero-shot above FLOPs and params": _check_beats("transfer", "nb301"),
     "with features, NB-201 → NB-101 zero-shot above every single feature": _check_beats_features("features", "nb101"),
     "with features, NB-201 → NB-301 zero-shot above every single feature": _check_beats_features("features", "nb301"),
-    "with nwot among the features too, NB-201 → NB-101 zero-shot above every single feature":
-        _check_beats_features("features", "nb101", "gennape+nwot"),
-    "with nwot among the features too, NB-201 → NB-301 zero-shot above every single feature":
-        _check_beats_features("features", "nb301", "gennape+nwot"),
+    "full model (proxies + NNGP), NB-201 → NB-101 zero-shot above every single feature":
+        _check_beats_features("features", "nb101", "gennape+both"),
+    "full model (proxies + NNGP), NB-201 → NB-301 zero-shot above every single feature":
+        _check_beats_features("features", "nb301", "gennape+both"),
 }
 
 
