@@ -82,21 +82,23 @@ def loss_gradient_scores(model: nn.Module, inputs: torch.Tensor, targets: torch.
 
 @register_proxy("grasp")
 def grasp(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> float:
-    """GraSP: sum of -W * (H g), with g = dL/dW and H the Hessian of the loss (temperature 1)."""
+    """GraSP: sum of -W * (H g), with g = dL/dW and H the Hessian of the loss (temperature 1).
+
+    NASLib runs the forward pass twice (once for g, once to differentiate g . dL/dW); in train
+    mode both passes compute the same loss, so one pass with ``create_graph`` gives the same g
+    and the same H g for two thirds of the work.
+    """
     layers = weight_layers(model)
     require_weight_layers(model)
     weights = [l.weight for l in layers]
     model.zero_grad(set_to_none=True)
-    # Pass 1: the gradient g, held fixed.
     loss = F.cross_entropy(model(inputs), targets)
-    grad_w = torch.autograd.grad(loss, weights, allow_unused=True)
-    # Pass 2: differentiate g_fixed . grad_f to get H g in each weight's .grad.
-    loss = F.cross_entropy(model(inputs), targets)
-    grad_f = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True)
+    grads = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True)
+    # z = g_fixed . g(W), so dz/dW = H g lands in each weight's .grad.
     z = torch.zeros((), dtype=inputs.dtype)
-    for gw, gf in zip(grad_w, grad_f):
-        if gw is not None and gf is not None:
-            z = z + (gw.detach() * gf).sum()
+    for g in grads:
+        if g is not None:
+            z = z + (g.detach() * g).sum()
     if z.requires_grad:
         z.backward()
     return sum_over_layers(model, lambda l: -l.weight.detach() * _grad_or_zero(l))
