@@ -15,6 +15,7 @@ readable by ``predict.py --checkpoint``) to the run folder (Hydra's output dir).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 import subprocess
 import time
 from pathlib import Path
@@ -30,8 +31,9 @@ import gennape
 
 from gennape.evaluate import (aggregate_seeds, fine_tuned, markdown_tables, save_results, split_indices,
                               uncertainty_check, zero_shot)
+from gennape.features.store import default_path
 from gennape.finetune_cache import FinetuneCache
-from gennape.model.auxiliary import attach_features, fully_stored
+from gennape.model.auxiliary import attach_features, stored_coverage
 from gennape.model.checkpoint import build_kwargs, save_checkpoint
 from gennape.model.dataset import Family, load_graphs
 from gennape.model.pipeline import FinetuneConfig, PretrainConfig, RegressConfig, fit, predict
@@ -67,18 +69,55 @@ def aux_features(configs: dict[str, dict[str, Any]]) -> tuple[list[str], str]:
     return names, scalings.pop() if scalings else "train"
 
 
-def stored_baselines(family: Family, names: list[str]) -> list[str]:
-    """Those of ``names`` stored for every architecture of ``family`` (to report each alone); the
-    others are skipped, with a line saying so."""
-    stored = fully_stored(family.graphs, family.name, names)
-    if skipped := [n for n in names if n not in stored]:
-        print(f"{family.name}: single-feature baselines skipped, not stored for every architecture: "
-              f"{', '.join(skipped)} (python -m gennape.features family={family.name} features=[{','.join(skipped)}])")
-    return stored
+@dataclass(frozen=True)
+class StoredBaselines:
+    """Which single-feature baselines a set of architectures can be scored with.
+
+    Args:
+        full: stored for every architecture (reported beside the models).
+        partial: stored for only part of them (reported on ``subset``).
+        subset: positions of the architectures that have every partial one.
+    """
+
+    full: list[str]
+    partial: list[str]
+    subset: list[int]
+
+
+def stored_baselines(family: Family, names: list[str]) -> StoredBaselines:
+    """Sort ``names`` by how much of ``family`` its feature store covers; a line names those it
+    covers only in part, and those it lacks."""
+    cover = stored_coverage(family.graphs, family.name, names)
+    full = [n for n in names if cover[n].all()]
+    partial = [n for n in names if cover[n].any() and not cover[n].all()]
+    subset = np.flatnonzero(np.logical_and.reduce([cover[n] for n in partial])) if partial else np.array([], int)
+    if partial:
+        print(f"{family.name}: single-feature baselines {', '.join(partial)} stored for part of the family only: "
+              f"scored on the {len(subset)} of {len(family)} architectures that have them all")
+    if absent := [n for n in names if not cover[n].any()]:
+        print(f"{family.name}: single-feature baselines skipped, not stored: {', '.join(absent)} "
+              f"(python -m gennape.features family={family.name} features=[{','.join(absent)}])")
+    return StoredBaselines(full, partial, subset.tolist())
+
+
+def zero_shot_rows(nets: dict[str, GennapeNet], family: Family, baselines: list[str], stored: StoredBaselines,
+                   setting: str = "zero-shot") -> list[dict[str, Any]]:
+    """Zero-shot rows on every architecture of ``family`` (with the fully stored features alone),
+    then, when some features are stored for part of it, on that part with those features too."""
+    full = [f"feature:{n}" for n in stored.full]
+    rows = zero_shot(nets, family, baselines + full, setting)
+    if stored.subset:
+        part = [f"feature:{n}" for n in stored.partial]
+        rows += zero_shot(nets, family.subset(stored.subset), baselines + full + part,
+                          f"{setting}, {len(stored.subset)} with features")
+    return rows
 
 
 # What must match for a resumed run to continue the same experiment (not the trainer, logger, paths).
 RUN_KEYS = ("data", "model", "baseline", "eval", "seed", "seeds")
+# eval keys that change only what is reported beside the models: a finished run is evaluated again
+# with other values (e.g. the single-feature baselines a store has gained since).
+REPORT_KEYS = ("baselines", "feature_baselines", "plots")
 
 
 def check_same_run(cfg: DictConfig, run_dir: Path) -> list[str]:
@@ -92,18 +131,39 @@ def check_same_run(cfg: DictConfig, run_dir: Path) -> list[str]:
     def plain(v: Any) -> Any:
         return OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
 
+    def settings(c: Any, key: str) -> Any:
+        v = plain(c.get(key))
+        return {k: x for k, x in v.items() if k not in REPORT_KEYS} if key == "eval" and isinstance(v, dict) else v
+
     saved = OmegaConf.load(saved_path)
-    differ = [k for k in RUN_KEYS if plain(saved.get(k)) != plain(cfg.get(k))]
-    if differ == ["eval"] and (added := added_variants(plain(saved.eval), plain(cfg.eval))):
+    differ = [k for k in RUN_KEYS if settings(saved, k) != settings(cfg, k)]
+    if differ == ["eval"] and (added := added_variants(settings(saved, "eval"), settings(cfg, "eval"))):
         print(f"ckpt_path={run_dir}: extending the run with variants {', '.join(added)} "
               f"(the others' finished stages are loaded)")
         return added
     if differ:
         over = run_dir / ".hydra" / "overrides.yaml"
         was = " ".join(OmegaConf.load(over)) if over.is_file() else "?"
-        raise SystemExit(f"ckpt_path={run_dir}: this command's {', '.join(differ)} differ from the run's; "
-                         f"resume it with the overrides it was started with: python train.py {was} ckpt_path={run_dir}")
+        keys = [d for k in differ for d in _differences(settings(saved, k), settings(cfg, k), k)]
+        raise SystemExit(f"ckpt_path={run_dir}: this command's {', '.join(differ)} differ from the run's "
+                         f"({'; '.join(keys[:6])}{'; ...' if len(keys) > 6 else ''}); resume it with the overrides "
+                         f"it was started with: python train.py {was} ckpt_path={run_dir}")
     return []
+
+
+def _differences(saved: Any, now: Any, path: str) -> list[str]:
+    """The dotted keys where two plain configs differ, with both values ('absent' where a key is
+    new since the run was made: remove it with ``~key`` to evaluate the run again)."""
+    if isinstance(saved, dict) and isinstance(now, dict):
+        return [d for k in dict.fromkeys([*saved, *now])
+                for d in _differences(saved.get(k, _ABSENT), now.get(k, _ABSENT), f"{path}.{k}")]
+    if saved == now:
+        return []
+    was, new = ("absent" if v is _ABSENT else repr(v) for v in (saved, now))
+    return [f"{path}: run {was}, now {new}"]
+
+
+_ABSENT = object()
 
 
 def added_variants(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
@@ -178,10 +238,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     # them for every architecture, only to be reported alone.
     extra = [n for n in cfg.eval.get("feature_baselines") or [] if n not in features]
     attached = features + extra  # the nets read their columns by position among the first ones
-    extra_of = {fam.name: stored_baselines(fam, extra) for fam in (source, *targets)}
-    for fam in (source, *targets):
-        if features or extra_of[fam.name]:
-            attach_features(fam.graphs, fam.name, features + extra_of[fam.name], scaling)
+    for fam in (source, *targets):  # a column a family's store lacks is simply missing
+        if features or (extra and default_path(fam.name).is_file()):
+            attach_features(fam.graphs, fam.name, features + extra, scaling)
+    stored_of = {fam.name: stored_baselines(fam, extra) for fam in targets}
     own = [features.index(n) for n in configs[cfg.model.name]["aux_features"]]
     if own and d.get("featured_only"):  # only architectures with all of the main model's features
         # (not the variants': adding a variant to a run must not change everyone's split)
@@ -193,7 +253,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     ft = FinetuneConfig(**cfg.eval.fine_tune)
     # Every feature alone as a baseline on the same architectures (FLOPs and params are there already).
     baselines = list(cfg.eval.baselines) + [f"feature:{n}" for n in features if n not in cfg.eval.baselines]
-    baselines_of = {f.name: baselines + [f"feature:{n}" for n in extra_of[f.name]] for f in (source, *targets)}
+    stored_of[source.name] = stored_baselines(test_f, extra)
     tables, nets, uncertainty = [], {}, []
     for seed in cfg.seeds:
         nets = {}
@@ -207,19 +267,23 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                                    meta={"family": source.name, "target": source.target, "seed": seed,
                                          "train_size": len(train_f), "overrides": _overrides()})
             print(f"checkpoint: {ckpt}")
-        rows = zero_shot(nets, test_f, baselines_of[source.name], setting="in-family test") if len(test_f) else []
+        rows = zero_shot_rows(nets, test_f, baselines, stored_of[source.name], "in-family test") if len(test_f) else []
         for fam in targets:
-            rows += zero_shot(nets, fam, baselines_of[fam.name])
+            stored = stored_of[fam.name]
+            rows += zero_shot_rows(nets, fam, baselines, stored)
             if seed == cfg.seeds[0]:
                 uncertainty.append(uncertainty_check(nets[cfg.model.name], fam))
             if ft.seeds > 0:
                 caches = {name: FinetuneCache(out_dir / f"{name}_seed{seed}") for name in nets}
-                rows += fine_tuned(nets, fam, ft, baselines_of[fam.name], trainer_kwargs, caches)
+                rows += fine_tuned(nets, fam, ft, baselines + [f"feature:{n}" for n in stored.full], trainer_kwargs, caches)
         tables.append(rows)
     rows = tables[0] if len(tables) == 1 else aggregate_seeds(tables)
     info["total_seconds"] = time.perf_counter() - t0
-    if resume and (prev := _previous_total(out_dir)) is not None:  # a finished run, evaluated again
-        info["first_total_seconds"] = prev
+    if resume and (prev := _previous_info(out_dir)) is not None:  # a finished run, evaluated again
+        info["first_total_seconds"] = prev.get("first_total_seconds", prev.get("total_seconds"))
+        if code := prev.get("first_code", prev.get("code")):
+            info["first_code"] = code
+        info["evaluated_with"] = ["python train.py", *_overrides()]
     if added:
         info["extended_with"] = added
     save_results(rows, out_dir, {"info": info, "uncertainty": uncertainty,
@@ -251,13 +315,13 @@ def code_version() -> str:
     return head + ("+changes" if dirty else "")
 
 
-def _previous_total(run_dir: Path) -> float | None:
-    """Wall time of the run's first finished call (kept across re-evaluations), if it finished."""
+def _previous_info(run_dir: Path) -> dict[str, Any] | None:
+    """The ``info`` of the run's last finished call, if it finished (``first_*`` keys keep the first
+    call's wall time and code across re-evaluations)."""
     path = run_dir / "results.json"
     if not path.is_file():
         return None
-    info = json.loads(path.read_text()).get("info", {})
-    return info.get("first_total_seconds", info.get("total_seconds"))
+    return json.loads(path.read_text()).get("info", {})
 
 
 def _overrides() -> list[str]:

@@ -40,7 +40,9 @@ TITLES: dict[str, str] = {
 
 
 def _row(rows: list[dict[str, Any]], family: str, setting: str, method: str) -> dict[str, Any] | None:
-    return next((r for r in rows if r["family"] == family and r["setting"].startswith(setting)
+    # "fine-tuned" matches "fine-tuned (50)"; "zero-shot" does not match "zero-shot, 3000 with features"
+    return next((r for r in rows if r["family"] == family
+                 and (r["setting"] == setting or r["setting"].startswith(setting + " ("))
                  and r["method"] == method), None)
 
 
@@ -116,9 +118,15 @@ def collect(name: str, run_dir: Path) -> Path:
 
 def _timing(info: dict[str, Any]) -> str:
     first = info.get("first_total_seconds")
-    again = (f"extended with {', '.join(f'`{v}`' for v in info['extended_with'])} from its saved stages "
-             f"(`ckpt_path=`; the others loaded, every model evaluated again)" if info.get("extended_with") else
-             "evaluated again from its saved stages with the same command and `ckpt_path=`")
+    cmd = info.get("evaluated_with")  # the exact command of the last evaluation (runs since it was kept)
+    how = f" by `{' '.join(cmd)}`" if cmd else " with `ckpt_path=`"
+    if info.get("extended_with"):
+        again = (f"extended with {', '.join(f'`{v}`' for v in info['extended_with'])} from its saved stages{how} "
+                 "(the others loaded, every model evaluated again)")
+    else:
+        again = f"evaluated again from its saved stages{how if cmd else ' with the same command and `ckpt_path=`'}"
+    if info.get("first_code"):
+        again += f"; its models were trained by code `{info['first_code']}`"
     total = (f"total {first / 60:.1f} min wall time on 2 CPU cores (the shipped runs ran side by side, so each "
              f"alone is faster); {again} ({info['total_seconds'] / 60:.1f} min)" if first is not None else
              f"total {info.get('total_seconds', 0) / 60:.1f} min wall time on 2 CPU cores (the shipped runs ran "

@@ -87,9 +87,10 @@ def test_train_with_features_writes_a_checkpoint_that_takes_them(tmp_path, monke
                                 "b": {"aux_features": ["x"], "aux_scaling": "set"}})
 
 
-def test_feature_baselines_are_reported_where_stored_for_every_architecture(tmp_path, monkeypatch, capsys):
-    """eval.feature_baselines: features no model reads, each alone, only on families that hold them
-    for every architecture; the models and featured_only see their own features only."""
+def test_feature_baselines_are_reported_where_stored(tmp_path, monkeypatch, capsys):
+    """eval.feature_baselines: features no model reads, each alone, beside the models on families
+    that hold them for every architecture, and on the part that holds them where a family holds
+    them in part; the models and featured_only see their own features only."""
     _fill_stores(tmp_path / "features")
     with FeatureStore(tmp_path / "features" / "nb301.sqlite") as fs:  # 'partial': half of NB-301
         for g in _family("nb301").graphs[::2]:
@@ -101,13 +102,22 @@ def test_feature_baselines_are_reported_where_stored_for_every_architecture(tmp_
     monkeypatch.setattr(train_mod, "load_graphs", _family)
     res = train_mod.train(_cfg(tmp_path / "run", "model.aux_features=[noise]", "eval.fine_tune.seeds=1",
                                "eval.plots=false", "eval.kgnn_baseline=false", "data.featured_only=true",
-                               "eval.feature_baselines=[good,partial]"))
+                               "eval.feature_baselines=[good,partial,absent]"))
     methods = {(r["family"], r["setting"], r["method"]) for r in res["rows"]}
     assert ("nb101", "zero-shot", "feature:partial") in methods
     assert ("nb101", "fine-tuned (10)", "feature:partial") in methods  # on the rest, beside the tuned models
-    assert not any(f == "nb301" and m == "feature:partial" for f, _, m in methods)
-    assert {m for f, _, m in methods if f == "nb301"} >= {"gennape", "feature:noise", "feature:good"}
-    assert "nb301: single-feature baselines skipped, not stored for every architecture: partial" in capsys.readouterr().out
+    assert not any(s == "zero-shot" and f == "nb301" and m == "feature:partial" for f, s, m in methods)
+    assert {m for f, s, m in methods if f == "nb301" and s == "zero-shot"} >= {"gennape", "feature:noise", "feature:good"}
+    # NB-301's half with 'partial': every method again, on those 20 architectures only
+    half = [r for r in res["rows"] if r["family"] == "nb301" and r["setting"] == "zero-shot, 20 with features"]
+    assert {r["method"] for r in half} == {"gennape", "flops", "params", "feature:noise", "feature:good", "feature:partial"}
+    partial = next(r for r in half if r["method"] == "feature:partial")
+    assert partial["srcc"] == pytest.approx(1.0)  # the accuracy itself, on exactly the architectures that have it
+    assert not any(f == "nb101" and s.startswith("zero-shot,") for f, s, _ in methods)
+    assert not any(m == "feature:absent" for _, _, m in methods)
+    out = capsys.readouterr().out
+    assert "nb301: single-feature baselines partial stored for part of the family only: scored on the 20 of 40" in out
+    assert "single-feature baselines skipped, not stored: absent" in out
     assert res["info"]["train_size"] + res["info"]["val_size"] + res["info"]["test_size"] == 90  # 'good' gaps ignored
     ckpt = load_checkpoint(tmp_path / "run" / "model.ckpt")
     assert ckpt.aux_features == ["noise"] and ckpt.net.heads.aux_dim == 1

@@ -60,6 +60,12 @@ def test_resume_refuses_another_experiment(tmp_path):
     with pytest.raises(SystemExit, match="experiment=nb101_to_nb201 ckpt_path="):
         train_mod.train(_cfg(tmp_path, f"ckpt_path={run}"))
     train_mod.check_same_run(_cfg(tmp_path, "experiment=nb101_to_nb201", f"ckpt_path={run}"), run)  # same: fine
+    # what is only reported beside the models may change: the run is evaluated again
+    train_mod.check_same_run(_cfg(tmp_path, "experiment=nb101_to_nb201", f"ckpt_path={run}", "eval.plots=false",
+                                  "eval.feature_baselines=[snip]", "eval.baselines=[flops]"), run)
+    with pytest.raises(SystemExit, match=r"eval differ from the run's \(eval.fine_tune.samples: run 10, now 12\)"):
+        train_mod.check_same_run(_cfg(tmp_path, "experiment=nb101_to_nb201", f"ckpt_path={run}",
+                                      "eval.fine_tune.samples=12"), run)
 
 
 def _finished_run(tmp_path, monkeypatch, *overrides):
@@ -109,8 +115,12 @@ def test_resumed_and_extended_runs_do_not_fine_tune_twice(tmp_path, monkeypatch)
         return real(net, *args, **kwargs)
 
     monkeypatch.setattr(evaluate_mod, "fine_tune", counted)
-    again = train_mod.train(_cfg(tmp_path / "new", *base, f"ckpt_path={run}"))["rows"]
-    assert calls == [] and again == rows
+    again = train_mod.train(_cfg(tmp_path / "new", *base, f"ckpt_path={run}"))
+    assert calls == [] and again["rows"] == rows
+    # the evaluation's own command is kept, and the first call's wall time and code
+    info = again["info"]
+    assert info["evaluated_with"][0] == "python train.py"
+    assert info["first_total_seconds"] == first["info"]["total_seconds"] and info["first_code"] == first["info"]["code"]
     extended = train_mod.train(_cfg(tmp_path / "new2", *base, f"ckpt_path={run}", "+eval.variants.one-head.heads=1"))
     assert len(calls) == 2 * 2  # the new variant only: 2 target families x 2 fine-tuning seeds
     assert [r for r in extended["rows"] if r["method"] != "one-head"] == rows

@@ -25,7 +25,9 @@ def _run(tmp_path, name, rows):
 def test_report_renders_runs_and_checks_targets(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(report, "DOCS", tmp_path / "docs")
     (tmp_path / "docs").mkdir()
-    transfer = _run(tmp_path, "nb201_transfer", _rows("nb101", "zero-shot", {"gennape": 0.75, "flops": 0.7, "params": 0.72})
+    # a subset's rows (listed first here) must not stand in for the family's own
+    transfer = _run(tmp_path, "nb201_transfer", _rows("nb101", "zero-shot, 5 with features", {"gennape": 0.1, "flops": 0.9, "params": 0.9})
+                    + _rows("nb101", "zero-shot", {"gennape": 0.75, "flops": 0.7, "params": 0.72})
                     + _rows("nb301", "zero-shot", {"gennape": 0.4, "flops": 0.5, "params": 0.45}))
     paper = _run(tmp_path, "nb101_to_nb201", _rows("nb201", "zero-shot", {"gennape": 0.81, "flops": 0.7, "params": 0.7})
                  + _rows("nb201", "fine-tuned (50)", {"gennape": 0.85, "flops": 0.7, "params": 0.7}))
@@ -105,3 +107,12 @@ def test_the_feature_ablation_lists_each_model_with_what_it_reads():
     assert "| best single feature | one alone | 0.710 (flops) | 0.700 (flops) |" in table
     assert "not-run" not in table  # a configured model without rows is left out
     assert report._feature_ablation({"rows": _rows("nb101", "zero-shot", {"flops": 0.7}), "config": {}}) == []
+
+
+def test_a_run_evaluated_again_names_its_command_and_the_code_that_trained_it():
+    info = {"total_seconds": 60.0, "first_total_seconds": 600.0, "code": "bbb", "first_code": "aaa",
+            "evaluated_with": ["python train.py", "experiment=features", "ckpt_path=outputs/x"]}
+    text = report._timing(info)
+    assert "total 10.0 min" in text and "(1.0 min)" in text
+    assert "evaluated again from its saved stages by `python train.py experiment=features ckpt_path=outputs/x`" in text
+    assert "its models were trained by code `aaa`" in text and "code `bbb`" in text

@@ -90,18 +90,20 @@ def attach_features(graphs: Sequence[Data], family: str, names: Sequence[str], s
     return values
 
 
-def fully_stored(graphs: Sequence[Data], family: str, names: Sequence[str],
-                 store: str | os.PathLike | None = None) -> list[str]:
-    """Those of ``names`` the family's store holds (a value or a missing-with-reason row) for every
-    one of ``graphs``: a feature computed for part of a family only would rank the rest last."""
+def stored_coverage(graphs: Sequence[Data], family: str, names: Sequence[str],
+                    store: str | os.PathLike | None = None) -> dict[str, np.ndarray]:
+    """For each of ``names``, which of ``graphs`` (a boolean mask) the family's store holds it for,
+    as a value or a missing-with-reason row. A feature computed for part of a family only must be
+    scored on that part: alone it would rank the rest last."""
     from gennape.features.store import FeatureStore, default_path
 
     path = Path(store) if store else default_path(family)
     if not names or not path.is_file():
-        return []
+        return {n: np.zeros(len(graphs), dtype=bool) for n in names}
     hashes = [d.hash for d in graphs]
     with FeatureStore(path) as fs:
-        return [n for n in names if len(fs.done(hashes, [n])) == len(set(hashes))]
+        done = {n: fs.done(hashes, [n]) for n in names}
+    return {n: np.array([h in done[n] for h in hashes], dtype=bool) for n in names}
 
 
 def compute_for_graphs(cgs: Sequence[ComputeGraph], names: Sequence[str], seed: int = 0,
