@@ -253,7 +253,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     ft = FinetuneConfig(**cfg.eval.fine_tune)
     # Every feature alone as a baseline on the same architectures (FLOPs and params are there already).
     baselines = list(cfg.eval.baselines) + [f"feature:{n}" for n in features if n not in cfg.eval.baselines]
-    stored_of[source.name] = stored_baselines(test_f, extra)
+    stored_of[source.name] = stored_baselines(test_f, extra) if len(test_f) else StoredBaselines([], [], [])
     tables, nets, uncertainty = [], {}, []
     for seed in cfg.seeds:
         nets = {}
