@@ -291,7 +291,10 @@ def render(runs: dict[str, dict[str, Any]], speed: Path) -> str:
            "Each run names the commit of its code; a run without one was made with earlier code (before "
            "ops unseen in training got the embedding of their kind), so its numbers may differ from today's. "
            "Fine-tuned rows: mean ± std over "
-           "seeds, each seed drawing its own labelled sample and scoring every method on the rest.", "",
+           "seeds, each seed drawing its own labelled sample and scoring every method on the rest. "
+           "`zero-shot, N with features` rows score every method again on the N architectures of the family "
+           "that have every feature its table holds for part of the family only (features are stored per "
+           "distinct graph, so N counts every architecture whose graph has them).", "",
            "## Targets", "", "| target | measured | met |", "|---|---|---|"]
     for name, check in TARGETS.items():
         text, ok = check(runs)
