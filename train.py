@@ -15,9 +15,9 @@ readable by ``predict.py --checkpoint``) to the run folder (Hydra's output dir).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -235,7 +235,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     configs = model_configs(cfg)
     features, scaling = aux_features(configs)
     # Features no model reads, attached after the models' own columns where a family's store holds
-    # them for every architecture, only to be reported alone.
+    # them (for every architecture, or for part: then on that part), only to be reported alone.
     extra = [n for n in cfg.eval.get("feature_baselines") or [] if n not in features]
     attached = features + extra  # the nets read their columns by position among the first ones
     for fam in (source, *targets):  # a column a family's store lacks is simply missing

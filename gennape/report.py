@@ -119,12 +119,12 @@ def collect(name: str, run_dir: Path) -> Path:
 def _timing(info: dict[str, Any]) -> str:
     first = info.get("first_total_seconds")
     cmd = info.get("evaluated_with")  # the exact command of the last evaluation (runs since it was kept)
-    how = f" by `{' '.join(cmd)}`" if cmd else " with `ckpt_path=`"
+    how = f" by `{' '.join(cmd)}`" if cmd else None
     if info.get("extended_with"):
-        again = (f"extended with {', '.join(f'`{v}`' for v in info['extended_with'])} from its saved stages{how} "
-                 "(the others loaded, every model evaluated again)")
+        again = (f"extended with {', '.join(f'`{v}`' for v in info['extended_with'])} from its saved stages"
+                 f"{how or ' with `ckpt_path=`'} (the others loaded, every model evaluated again)")
     else:
-        again = f"evaluated again from its saved stages{how if cmd else ' with the same command and `ckpt_path=`'}"
+        again = f"evaluated again from its saved stages{how or ' with the same command and `ckpt_path=`'}"
     if info.get("first_code"):
         again += f"; its models were trained by code `{info['first_code']}`"
     total = (f"total {first / 60:.1f} min wall time on 2 CPU cores (the shipped runs ran side by side, so each "
