@@ -215,6 +215,34 @@ def _flops_factor(path: Path) -> str:
          for r in d["rows"]]) + _op_counts(d["rows"]))
 
 
+def _second_source(path: Path) -> str:
+    if (d := _read_json(path)) is None:
+        return ""
+    return "\n".join(_section(
+        "A second labelled source family",
+        f"`{d['command']}`: GENNAPE trained on {d['limit']} NB-201 cells alone, and on the same cells plus "
+        "every architecture of a second family (its accuracies mapped onto NB-201's mean and spread), "
+        "scored zero-shot on the family neither saw; FLOPs and params on the same architectures; mean ± std "
+        f"over {d['summary'][0]['seeds'] if d['summary'] else 0} training seeds ({d['minutes']:.0f} min).",
+        ["target", "second source", "method", "SRCC"],
+        [[s["target"], s["second"], s["method"], f"{s['srcc']:.3f} ± {s['srcc_std']:.3f}"] for s in d["summary"]]))
+
+
+def _compute_prior(path: Path) -> str:
+    if (d := _read_json(path)) is None:
+        return ""
+    stats = lambda names: " + ".join(n.replace("_", " ") for n in names)
+    return "\n".join(_section(
+        "Compute-and-depth priors, chosen without the target's labels",
+        f"`{d['command']}`: linear models on the quantiles (within each family) of FLOPs, params, weight "
+        f"layers, nodes and depth, every subset of them, fitted on {d['source_size']} NB-201 cells; a model is "
+        "chosen by its zero-shot SRCC on the other unseen family, and scored on the target. In hindsight: the "
+        "subset best on the target itself, a ceiling of these priors, not a result.",
+        ["target", "chosen on", "chosen prior", "SRCC", "best in hindsight", "SRCC", "FLOPs", "params"],
+        [[r["target"], r["chosen_on"], stats(r["chosen"]), f"{r['chosen_srcc']:.3f}", stats(r["hindsight"]),
+          f"{r['hindsight_srcc']:.3f}", f"{r['flops']:.3f}", f"{r['params']:.3f}"] for r in d["rows"]]))
+
+
 def _op_counts(rows: list[dict[str, Any]]) -> list[str]:
     """Per op, how the residual and the accuracy follow its count at equal FLOPs, per family."""
     fams = [r for r in rows if r.get("op_counts_within_flops_quintiles")]
@@ -308,6 +336,7 @@ def render(runs: dict[str, dict[str, Any]], speed: Path) -> str:
         for png in sorted((DOCS / "runs" / name).glob("*.png")):
             out.append(f"![{png.stem}](runs/{name}/{png.name})")
     out += ["", _flops_factor(DOCS / "flops_factor.json"), "", _finetune_settings(DOCS / "finetune_settings.json"),
+            "", _second_source(DOCS / "second_source.json"), "", _compute_prior(DOCS / "compute_prior.json"),
             "", _nngp(DOCS / "nngp.json"),
             "", _speed(speed)]
     return "\n".join(out).rstrip() + "\n"
