@@ -223,9 +223,11 @@ def _second_source(path: Path) -> str:
         f"`{d['command']}`: GENNAPE trained on {d['limit']} NB-201 cells alone, and on the same cells plus "
         "every architecture of a second family (its accuracies mapped onto NB-201's mean and spread), "
         "scored zero-shot on the family neither saw; FLOPs and params on the same architectures; mean ± std "
-        f"over {d['summary'][0]['seeds'] if d['summary'] else 0} training seeds ({d['minutes']:.0f} min).",
+        f"over {d['summary'][0]['seeds'] if d['summary'] else 0} training seeds ({d['minutes']:.0f} min on 2 CPU cores "
+        "shared with other jobs).",
         ["target", "second source", "method", "SRCC"],
-        [[s["target"], s["second"], s["method"], f"{s['srcc']:.3f} ± {s['srcc_std']:.3f}"] for s in d["summary"]]))
+        [[s["target"], s["second"], s["method"] if s["method"] in ("flops", "params") else f"GENNAPE trained on {s['method']}",
+          f"{s['srcc']:.3f} ± {s['srcc_std']:.3f}"] for s in d["summary"]]))
 
 
 def _compute_prior(path: Path) -> str:
