@@ -91,6 +91,20 @@ def test_the_features_target_counts_single_features_of_every_run():
     assert report._check_beats_features("features", "nb101")(runs)[1] is None
 
 
+def test_the_part_with_features_target_compares_rows_of_that_part_only():
+    def row(setting, method, srcc):
+        return {"family": "nb201", "setting": setting, "method": method, "srcc": srcc}
+
+    part = "zero-shot, 100 with features"
+    runs = {"paper": {"rows": [row("zero-shot", "gennape", 0.70), row("zero-shot", "flops", 0.90),
+                               row(part, "gennape", 0.80), row(part, "flops", 0.75), row(part, "feature:zen", 0.78)]}}
+    text, ok = report._check_beats_features_on_part("paper", "nb201")(runs)
+    assert ok is True and "feature:zen 0.780 (of 2)" in text and "SRCC 0.800" in text
+    runs["paper"]["rows"][-1]["srcc"] = 0.85
+    assert report._check_beats_features_on_part("paper", "nb201")(runs)[1] is False
+    assert report._check_beats_features_on_part("paper", "nb101")(runs)[1] is None
+
+
 def test_the_feature_ablation_lists_each_model_with_what_it_reads():
     rows = (_rows("nb101", "zero-shot", {"gennape": 0.70, "gennape-no-features": 0.65, "flops": 0.71,
                                           "feature:nwot": 0.40})
