@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.stats import rankdata
 from torch_geometric.data import Data
 
 from gennape.graph.ops import list_ops
+from gennape.model.auxiliary import scale
 from gennape.model.dataset import load_graphs
 from gennape.model.metrics import srcc
 
@@ -48,15 +48,14 @@ def depth(g: Data, weighted: torch.Tensor) -> int:
 
 
 def statistics(graphs: list[Data]) -> np.ndarray:
-    """``[N, len(STATISTICS)]`` quantiles within ``graphs``."""
+    """``[N, len(STATISTICS)]`` quantiles within ``graphs`` (the ``set`` scaling of auxiliary features)."""
     ops = list_ops()
     idx = torch.tensor([ops.index(o) for o in WEIGHT_OPS])
     rows = []
     for g in graphs:
         weighted = torch.isin(g.op, idx)
         rows.append([float(g.flops), float(g.params), int(weighted.sum()), g.num_nodes, depth(g, weighted)])
-    raw = np.asarray(rows, dtype=float)
-    return (np.apply_along_axis(rankdata, 0, raw) - 0.5) / len(raw)
+    return scale(np.asarray(rows, dtype=float), "set")
 
 
 def main() -> None:
@@ -68,7 +67,7 @@ def main() -> None:
     fams = {f: load_graphs(f, None, (args.limit or None) if f == SOURCE else None, 0) for f in (SOURCE, *TARGETS)}
     stats = {f: statistics(fam.graphs) for f, fam in fams.items()}
     y = fams[SOURCE].y
-    yq = (rankdata(y) - 0.5) / len(y)
+    yq = scale(y[:, None], "set")[:, 0]
     models = []
     for k in range(1, len(STATISTICS) + 1):
         for cols in itertools.combinations(range(len(STATISTICS)), k):

@@ -16,24 +16,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 from torch_geometric.data import Data
 
-from gennape.evaluate import split_indices, zero_shot
-from gennape.model.auxiliary import attach_features
-from gennape.model.checkpoint import build_kwargs
-from gennape.model.dataset import Family, load_graphs
-from gennape.model.pipeline import PretrainConfig, RegressConfig, fit
-from gennape.model.predictor import GennapeNet, build_net
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # train.py, at the project root
+
+from train import model_configs  # noqa: E402
+
+from gennape.data.loaders import TARGETS  # noqa: E402
+from gennape.evaluate import split_indices, zero_shot  # noqa: E402
+from gennape.model.auxiliary import attach_features  # noqa: E402
+from gennape.model.checkpoint import build_kwargs  # noqa: E402
+from gennape.model.dataset import Family, load_graphs  # noqa: E402
+from gennape.model.pipeline import PretrainConfig, RegressConfig, fit  # noqa: E402
+from gennape.model.predictor import GennapeNet, build_net  # noqa: E402
+
 SOURCE = "nb201"
 
 
@@ -41,10 +47,7 @@ def model_config() -> dict[str, Any]:
     """The default model config, composed by Hydra as ``train.py`` does."""
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("config")
-    mc = OmegaConf.to_container(cfg.model, resolve=True)
-    mc["aux_features"] = list(mc.get("aux_features") or [])
-    mc["aux_dim"] = len(mc["aux_features"])
-    return mc
+    return model_configs(cfg)[cfg.model.name]
 
 
 def aligned(family: Family, mean: float, std: float) -> list[Data]:
@@ -77,6 +80,9 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     pairs = [tuple(p.split(":")) for p in args.pairs]
+    for p, pair in zip(args.pairs, pairs):
+        if len(pair) != 2 or not set(pair) <= set(TARGETS) - {SOURCE} or pair[0] == pair[1]:
+            ap.error(f"--pairs {p!r}: expected SECOND:TARGET, two different families of {sorted(set(TARGETS) - {SOURCE})}")
     mc = model_config()
     names = sorted({SOURCE, *(f for p in pairs for f in p)})
     fams = {f: load_graphs(f, None, args.limit if f == SOURCE else None, 0) for f in names}
@@ -88,6 +94,7 @@ def main() -> None:
     base_train, base_val = [src.graphs[i] for i in tr], [src.graphs[i] for i in va]
     mean, std = float(src.y[tr].mean()), float(src.y[tr].std())
     rows: list[dict[str, Any]] = []
+    srcc_of: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     t0 = time.perf_counter()
     for seed in args.seeds:
         alone = train(mc, base_train, base_val, seed)
@@ -99,13 +106,10 @@ def main() -> None:
             for r in zero_shot(models, fams[target], ["flops", "params"]):
                 rows.append({"target": target, "second": second, "seed": seed, "method": r["method"],
                              "srcc": r["srcc"], "kendall": r["kendall"]})
+                srcc_of[target, second, r["method"]].append(r["srcc"])
                 print(f"seed {seed} -> {target}: {r['method']:14s} SRCC {r['srcc']:.3f}", flush=True)
-    summary = []
-    for second, target in pairs:
-        for method in dict.fromkeys(r["method"] for r in rows if r["target"] == target and r["second"] == second):
-            v = [r["srcc"] for r in rows if r["target"] == target and r["second"] == second and r["method"] == method]
-            summary.append({"target": target, "second": second, "method": method, "srcc": float(np.mean(v)), "srcc_std": float(np.std(v)),
-                            "seeds": len(v)})
+    summary = [{"target": t, "second": s, "method": m, "srcc": float(np.mean(v)), "srcc_std": float(np.std(v)),
+                "seeds": len(v)} for (t, s, m), v in srcc_of.items()]
     out = {"command": "python benchmarks/second_source.py " + " ".join(
         [f"--limit {args.limit}", "--seeds", *map(str, args.seeds), "--pairs", *args.pairs]),
         "limit": args.limit, "minutes": (time.perf_counter() - t0) / 60, "summary": summary, "rows": rows}

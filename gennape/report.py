@@ -46,6 +46,11 @@ def _row(rows: list[dict[str, Any]], family: str, setting: str, method: str) -> 
                  and r["method"] == method), None)
 
 
+def _single_feature(row: dict[str, Any]) -> bool:
+    """A row scoring one feature alone (FLOPs and params count as features, as in the proxy registry)."""
+    return row["method"].startswith("feature:") or row["method"] in ("flops", "params")
+
+
 def _check_min(run: str, family: str, setting: str, bar: float) -> Callable[[dict[str, dict]], tuple[str, bool | None]]:
     def check(runs: dict[str, dict]) -> tuple[str, bool | None]:
         r = _row(runs[run]["rows"], family, setting, "gennape") if run in runs else None
@@ -73,7 +78,7 @@ def _check_beats_features(run: str, family: str, method: str = "gennape") -> Cal
         g = _row(runs[run]["rows"], family, "zero-shot", method) if run in runs else None
         single = [(name, r) for name, data in runs.items() for r in data["rows"]
                   if r["family"] == family and r["setting"] == "zero-shot"
-                  and (r["method"].startswith("feature:") or r["method"] in ("flops", "params"))]
+                  and _single_feature(r)]
         if g is None or not single:
             return f"{run}: no {family} zero-shot rows with features", None
         where, best = max(single, key=lambda nr: nr[1]["srcc"])
@@ -89,7 +94,7 @@ def _check_beats_features_on_part(run: str, family: str) -> Callable[[dict[str, 
         rows = [r for r in (runs[run]["rows"] if run in runs else [])
                 if r["family"] == family and r["setting"].startswith("zero-shot, ") and r["setting"].endswith("with features")]
         g = next((r for r in rows if r["method"] == "gennape"), None)
-        single = [r for r in rows if r["method"].startswith("feature:") or r["method"] in ("flops", "params")]
+        single = [r for r in rows if _single_feature(r)]
         if g is None or not single:
             return f"{run}: no {family} zero-shot rows on the part with features", None
         best = max(single, key=lambda r: r["srcc"])
@@ -295,7 +300,7 @@ def _feature_ablation(data: dict[str, Any]) -> list[str]:
 
     def best_single(f: str, s: str) -> str:
         single = [r for r in rows if r["family"] == f and r["setting"] == s
-                  and (r["method"].startswith("feature:") or r["method"] in ("flops", "params"))]
+                  and _single_feature(r)]
         b = max(single, key=lambda r: r["srcc"], default=None)
         return "–" if b is None else f"{cell(b)} ({b['method'].removeprefix('feature:')})"
 
