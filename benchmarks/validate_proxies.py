@@ -9,7 +9,9 @@ of ours and of the reference with the 200-epoch CIFAR-10 accuracy on the same ce
 The network is, with ``--network space`` (the default), the cell's own ``nn.Module`` from
 ``gennape.spaces`` (BatchNorm where NB-201 puts it): this checks the proxy definitions; with
 ``--network graph``, the one the feature tables are computed on: the cell's canonical
-ComputeGraph run by ``to_torch(cg, batchnorm=True)``.
+ComputeGraph run by ``to_torch(cg, batchnorm=True)``; with ``--network shortcut-bn``, the cell's
+module with the one BatchNorm the graph adds (after each residual shortcut conv), which tells
+what that BatchNorm does to a proxy from what canonicalisation does.
 
 Run (one process; ~15 s per cell on one CPU thread for every proxy):
     python benchmarks/validate_proxies.py --cells 300
@@ -63,11 +65,24 @@ def done_pairs(path: Path) -> set[tuple[str, str]]:
     return set(zip(rows["arch"], rows["proxy"]))
 
 
+def _with_shortcut_bn(net: nn.Module) -> nn.Module:
+    """``net`` with a fresh BatchNorm after the 1x1 conv of each residual shortcut, as the canonical
+    graph's ``batchnorm=True`` gets (a conv there cannot be told from one with a folded BN)."""
+    for block in net.modules():
+        shortcut = getattr(block, "downsample", None)
+        if isinstance(shortcut, nn.Sequential) and isinstance(shortcut[-1], nn.Conv2d):
+            shortcut.append(nn.BatchNorm2d(shortcut[-1].out_channels))
+    return net
+
+
 def network_factory(arch: str, network: str) -> Callable[[], nn.Module]:
-    """Fresh networks of cell ``arch``: from its ComputeGraph (``graph``) or its module (``space``)."""
+    """Fresh networks of cell ``arch``: from its ComputeGraph (``graph``), its module (``space``),
+    or its module with a BatchNorm after each shortcut conv (``shortcut-bn``)."""
     space = get_space("nb201")
     if network == "space":
         return lambda: space.build(arch)
+    if network == "shortcut-bn":
+        return lambda: _with_shortcut_bn(space.build(arch))
     cg = from_module(space.build(space.parse(arch)), torch.zeros(1, *space.input_shape), name=arch)
     return lambda: to_torch(cg, batchnorm=True)
 
@@ -211,8 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--first", type=int, default=None, help="compute only the first N sampled cells")
     ap.add_argument("--seed-csv", type=Path, default=None, help="results of a run with another --seed")
     ap.add_argument("--summary-only", action="store_true", help="do not compute, only summarise")
-    ap.add_argument("--network", choices=("space", "graph"), default="space",
-                    help="graph: to_torch(cg, batchnorm=True), as the feature tables; space: the cell's module")
+    ap.add_argument("--network", choices=("space", "graph", "shortcut-bn"), default="space",
+                    help="graph: to_torch(cg, batchnorm=True), as the feature tables; space: the cell's module; "
+                         "shortcut-bn: the module with a BatchNorm after each residual shortcut conv, as the graph")
     ap.add_argument("--layer-counts", type=int, default=0,
                     help="append module vs graph layer counts and nwot for the first N cells (needs both CSVs)")
     ap.add_argument("--module-csv", type=Path, default=REPO / "benchmarks/results/proxy_validation_nb201.csv",
