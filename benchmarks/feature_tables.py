@@ -121,8 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     parts, record = [], {}
     for fam in args.families:
         path = default_path(fam)
-        if not path.is_file():
-            print(f"error: no feature store for {fam} at {path}", file=sys.stderr)
+        if fam not in TARGETS or not path.is_file():
+            print(f"error: no feature store for family {fam!r} at {path} (families: {', '.join(TARGETS)})",
+                  file=sys.stderr)
             return 2
         with FeatureStore(path) as store:
             summary = summarise(store, load_family(fam), TARGETS[fam])

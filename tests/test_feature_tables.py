@@ -60,3 +60,10 @@ def test_markdown_marks_what_does_not_apply(store: FeatureStore):
     flops = next(line for line in text.splitlines() if line.startswith("| flops"))
     assert flops.endswith("| – | – | – | – |")
     assert "| snip | 5 | 1 | timeout (1) | 5 | 2.60 |" in text
+
+
+def test_an_unknown_family_is_one_clear_error(capsys):
+    from feature_tables import main
+
+    assert main(["--families", "nb999"]) == 2
+    assert "no feature store for family 'nb999'" in capsys.readouterr().err
