@@ -298,3 +298,109 @@ def nb301_725(zc_json: Path) -> pd.DataFrame:
         rows.append(row)
     out = pd.DataFrame(rows, columns=["genotype", "val_accuracy_surrogate", *ZC_PROXIES_NB301])
     return out.astype({c: "float64" for c in out.columns[1:]})
+
+
+# -------------------------------------------------------------------------------- TransNAS-Bench-101
+TRANSNAS_TASKS = (
+    "class_object", "class_scene", "autoencoder", "normal", "jigsaw", "room_layout", "segmentsemantic",
+)  # fmt: skip
+ZC_PROXIES_TRANSNAS = (
+    "flops", "params", "grasp", "fisher", "grad_norm", "l2_norm", "plain", "nwot", "epe_nas",
+    "jacov", "snip",
+)  # fmt: skip (NASLib has no synflow for TransNAS)
+
+
+def transnas_arch_str(codes: tuple[int, ...] | str, space: str) -> str:
+    """NASLib's TransNAS tuple -> the benchmark's arch string, as NASLib queried the benchmark.
+
+    Macro: ``(1, 2, 4, 2, 0, 0)`` -> ``64-1242-basic`` (the non-zero block codes); micro:
+    ``(1, 0, 0, 2, 1, 0)`` -> ``64-41414-1_00_210`` (the six edge codes in tuple order, node by node).
+    """
+    t = ast.literal_eval(codes) if isinstance(codes, str) else tuple(codes)
+    if space == "macro":
+        if len(t) != 6 or any(not 0 <= c <= 4 for c in t):
+            raise ValueError(f"not a TransNAS macro tuple: {codes!r}")
+        return "64-" + "".join(str(c) for c in t if c) + "-basic"
+    if space == "micro":
+        if len(t) != 6 or any(not 0 <= c <= 3 for c in t):
+            raise ValueError(f"not a TransNAS micro tuple: {codes!r}")
+        return "64-41414-{}_{}{}_{}{}{}".format(*t)
+    raise ValueError(f"unknown TransNAS space {space!r}; use 'macro' or 'micro'")
+
+
+def _transnas_table(zc_json: Path, space: str) -> pd.DataFrame:
+    """One row per architecture: ``arch`` string, NASLib ``naslib`` tuple, every task's label
+    (``<task>``: NaN where the benchmark has none) and every task's reference proxies
+    (``<task>.<proxy>``: the networks differ by task, so do the counts)."""
+    with open(zc_json) as f:
+        data = json.load(f)
+    missing = [t for t in TRANSNAS_TASKS if t not in data]
+    if missing:
+        raise ValueError(f"{zc_json}: missing tasks {missing}")
+    keys = list(dict.fromkeys(k for t in TRANSNAS_TASKS for k in data[t]))
+    cols: dict[str, list] = {"arch": [transnas_arch_str(k, space) for k in keys], "naslib": keys}
+    for task in TRANSNAS_TASKS:
+        recs = data[task]
+        cols[task] = [recs[k]["val_accuracy"] if k in recs else np.nan for k in keys]
+    for task in TRANSNAS_TASKS:
+        recs = data[task]
+        for p in ZC_PROXIES_TRANSNAS:
+            cols[f"{task}.{p}"] = [recs[k][p]["score"] if k in recs else np.nan for k in keys]
+    out = pd.DataFrame(cols)
+    if not out["arch"].is_unique:
+        raise ValueError(f"{zc_json}: two NASLib tuples give the same arch string")
+    return out.astype({c: "float64" for c in out.columns[2:]})
+
+
+@register_table("transnas/transnas_macro.csv.gz", ("transnas_macro_naslib_zc",))
+def transnas_macro(zc_json: Path) -> pd.DataFrame:
+    """TransNAS-Bench-101 macro space (725 skeletons; 662 with classification labels)."""
+    return _transnas_table(zc_json, "macro")
+
+
+@register_table("transnas/transnas_micro.csv.gz", ("transnas_micro_naslib_zc",))
+def transnas_micro(zc_json: Path) -> pd.DataFrame:
+    """TransNAS-Bench-101 micro space (711 cells labelled on every task)."""
+    return _transnas_table(zc_json, "micro")
+
+
+# ---------------------------------------------------------------------------------------------- zoo
+@register_table("zoo/zoo_in1k.csv.gz", ("timm_results_imagenet", "zoo_split"))
+def zoo_in1k(results_csv: Path, split_csv: Path) -> pd.DataFrame:
+    """One row per zoo architecture: median ImageNet-1k top-1 over its recipes in the split file.
+
+    The split file (committed with the project) says which timm results rows (a recipe ``model`` =
+    ``arch.tag`` evaluated at one ``img_size``) form the zoo; their top-1 is read from timm's pinned
+    results file and must agree with the split file's copy. An architecture's graph is built at
+    one resolution, ``img_size``: the most common among its rows (ties: the largest). Its label
+    ``top1`` is the median over its recipes of each recipe's top-1 at the resolution nearest to
+    ``img_size`` (a recipe evaluated at two sizes counts once); ``recipes`` counts them.
+    """
+    split = pd.read_csv(split_csv)
+    need = {"model", "arch", "top1", "img_size"}
+    if not need <= set(split.columns):
+        raise ValueError(f"{split_csv}: expected columns {sorted(need)}, got {list(split.columns)}")
+    res = pd.read_csv(results_csv, usecols=["model", "img_size", "top1", "param_count"])
+    res = res.rename(columns={"top1": "res_top1"})
+    m = split.merge(res, on=["model", "img_size"], how="left", validate="one_to_one")
+    absent = m.loc[m["res_top1"].isna(), "model"].tolist()
+    if absent:
+        raise ValueError(f"{split_csv}: {len(absent)} rows not in {results_csv}: {absent[:5]}")
+    bad = m.loc[(m["res_top1"] - m["top1"]).abs().gt(1e-6), "model"].tolist()
+    if bad:
+        raise ValueError(f"{split_csv}: {len(bad)} rows disagree with {results_csv}: {bad[:5]}")
+    rows = []
+    for arch, g in m.groupby("arch", sort=False):
+        counts = g["img_size"].astype(int).value_counts()
+        img = int(max(s for s, n in counts.items() if n == counts.max()))
+        g = g.assign(dist=(g["img_size"] - img).abs()).sort_values(["dist", "img_size"])
+        per_recipe = g.drop_duplicates("model")
+        rows.append({
+            "arch": arch, "top1": float(per_recipe["res_top1"].median()),
+            "recipes": len(per_recipe), "top1_min": float(per_recipe["res_top1"].min()),
+            "top1_max": float(per_recipe["res_top1"].max()), "img_size": img,
+            "img_sizes": " ".join(str(s) for s in sorted(counts.index)),
+            "param_count_m": float(pd.to_numeric(g["param_count"]).iloc[0]),
+            "models": " ".join(per_recipe["model"]),
+        })  # fmt: skip
+    return pd.DataFrame(rows)

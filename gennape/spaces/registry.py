@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import torch
 
 from gennape.registry import Registry
+
+if TYPE_CHECKING:
+    from gennape.graph import ComputeGraph
 
 _SPACES: Registry[type[SearchSpace]] = Registry("search space", sort=True)
 
@@ -57,6 +60,22 @@ class SearchSpace(abc.ABC):
             n: how many specs.
             seed: random seed; the same seed gives the same list.
         """
+
+    def graph(self, spec: Any, input_shape: tuple[int, ...] | None = None,
+              num_classes: int | None = None) -> "ComputeGraph":
+        """The canonical ComputeGraph of ``spec``'s network, built and traced.
+
+        Args:
+            spec: a spec (or anything :meth:`parse` accepts).
+            input_shape: (C, H, W) of the input (default: the space's ``input_shape``).
+            num_classes: classifier outputs (default: the builder's).
+        """
+        from gennape.graph import from_module
+
+        kwargs = {} if num_classes is None else {"num_classes": num_classes}
+        module = self.build(self.parse(spec), **kwargs)
+        shape = tuple(input_shape or self.input_shape)
+        return from_module(module, torch.zeros(1, *shape), name=spec if isinstance(spec, str) else None)
 
     def enumerate(self) -> list[Any]:
         """Every spec of the space, when the space is small enough to list."""
