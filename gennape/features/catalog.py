@@ -126,7 +126,7 @@ def needs_of(names: Iterable[str]) -> set[str]:
 
 
 def make_inputs(names: Iterable[str], seed: int = 0, batch_size: int = 64,
-                nngp_images: int = 128, nngp_draws: int = 2) -> FeatureInputs:
+                nngp_images: int = 128, nngp_draws: int = 2, image_size: int = 32) -> FeatureInputs:
     """The :class:`FeatureInputs` the features ``names`` need (no CIFAR-10 read when none does).
 
     Args:
@@ -135,15 +135,16 @@ def make_inputs(names: Iterable[str], seed: int = 0, batch_size: int = 64,
         batch_size: images in the proxy minibatch.
         nngp_images: NNGP training and held-out images (each).
         nngp_draws: NNGP random initialisations.
+        image_size: side length the CIFAR-10 images are resized to (the networks' resolution).
     """
     from gennape.features.batch import cifar10_images, proxy_batch
 
     needs = needs_of(names)
-    batch = proxy_batch(batch_size, seed=seed) if "batch" in needs else None
+    batch = proxy_batch(batch_size, seed=seed, image_size=image_size) if "batch" in needs else None
     nngp = None
     if "nngp_data" in needs:
-        nngp = (*cifar10_images(nngp_images, seed=seed, split="train"),
-                *cifar10_images(nngp_images, seed=seed, split="test"))
+        nngp = (*cifar10_images(nngp_images, seed=seed, split="train", image_size=image_size),
+                *cifar10_images(nngp_images, seed=seed, split="test", image_size=image_size))
     return FeatureInputs(seed, batch, nngp, nngp_draws)
 
 

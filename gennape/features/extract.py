@@ -42,7 +42,10 @@ class ExtractConfig:
     """Settings of one featurisation run (the CLI's ``key=value`` overrides).
 
     Args:
-        family: benchmark family (``nb201``, ``nb101``, ``nb301``); names the store.
+        family: benchmark family (``nb201``, ``nb101``, ``nb301``, ``transnas_macro``,
+            ``transnas_micro``); with ``task``, names the store (``gennape.spaces.graph_variant``).
+        task: the family's task whose networks are featurised (resolution and classes), e.g.
+            ``imagenet16``; default: the family's default task.
         onnx: a folder whose ``*.onnx`` files (recursively) are featurised instead of a family.
         features: feature names (default: all proxies, flops, params; NNGP only when asked).
         proxies: the same as ``features`` (the issue's spelling); give one or the other.
@@ -54,6 +57,8 @@ class ExtractConfig:
             of the family's target accuracy (a seeded random subset for ONNX folders).
         seed: model-initialisation and image seed; also draws the ``limit`` subset.
         batch_size: images in the proxy minibatch.
+        image_size: side length of the proxy and NNGP images (default: the task's resolution; a
+            smaller one makes large networks affordable, and is recorded in the store's settings).
         nngp_images: NNGP training and held-out images (each).
         nngp_draws: NNGP random initialisations.
         store: the SQLite file (default ``data/features/<family>.sqlite``).
@@ -64,6 +69,7 @@ class ExtractConfig:
     """
 
     family: str | None = None
+    task: str | None = None
     onnx: str | None = None
     features: list[str] | None = None
     proxies: list[str] | None = None
@@ -74,6 +80,7 @@ class ExtractConfig:
     limit: int | None = None
     seed: int = 0
     batch_size: int = 64
+    image_size: int | None = None
     nngp_images: int = 128
     nngp_draws: int = 2
     store: str | None = None
@@ -172,17 +179,32 @@ def select_archs(cfg: ExtractConfig) -> tuple[str, list[Arch]]:
         return cfg.family or f"onnx_{folder.name}", archs
     if cfg.family is None:
         raise ValueError("say what to featurise: family=nb201 (or nb101, nb301), or onnx=path/to/folder")
-    from gennape.data.loaders import TARGETS, load_family
-    from gennape.spaces import FAMILY_SPACES  # the family -> search space map
+    from gennape.data.loaders import load_family, resolve_task
+    from gennape.spaces import FAMILY_SPACES, graph_variant  # the family -> search space map
 
     if cfg.family not in FAMILY_SPACES:
         raise KeyError(f"no search space known for family {cfg.family!r}; known: {sorted(FAMILY_SPACES)}")
-    table = load_family(cfg.family).drop_duplicates("spec").reset_index(drop=True)
+    task = resolve_task(cfg.family, cfg.task)
+    table = load_family(cfg.family, task=cfg.task).drop_duplicates("spec").reset_index(drop=True)
     if cfg.limit is not None:
-        rows = stratified_subset(table[TARGETS[cfg.family]].to_numpy(float), cfg.limit, seed=cfg.seed)
+        rows = stratified_subset(table[task.target].to_numpy(float), cfg.limit, seed=cfg.seed)
         table = table.iloc[rows]
     space = FAMILY_SPACES[cfg.family]
-    return cfg.family, [Arch(s, "spec", s, space) for s in table["spec"]]
+    archs = [Arch(s, "spec", s, space, task.input_shape, task.num_classes) for s in table["spec"]]
+    return graph_variant(cfg.family, cfg.task), archs
+
+
+def image_size_of(cfg: ExtractConfig) -> int:
+    """Side length of the proxy images: ``image_size``, else the task's resolution, else 32."""
+    if cfg.image_size is not None:
+        return int(cfg.image_size)
+    if cfg.family is not None and cfg.onnx is None:
+        from gennape.data.loaders import resolve_task
+
+        shape = resolve_task(cfg.family, cfg.task).input_shape
+        if shape is not None:
+            return int(shape[-1])
+    return 32
 
 
 def _chunks(items: Sequence[Arch], size: int) -> list[list[Arch]]:
@@ -214,7 +236,7 @@ def _tasks(store: FeatureStore, archs: Sequence[Arch], names: Sequence[str], ret
 
 
 def _start_executor(cfg: ExtractConfig, names: Sequence[str]) -> Executor:
-    inputs = make_inputs(names, cfg.seed, cfg.batch_size, cfg.nngp_images, cfg.nngp_draws)
+    inputs = make_inputs(names, cfg.seed, cfg.batch_size, cfg.nngp_images, cfg.nngp_draws, image_size_of(cfg))
     return get_executor(cfg.executor)(workers=cfg.workers, shared=inputs, address=cfg.address,
                                       imports=[*WORKER_IMPORTS, *cfg.imports])
 
@@ -230,6 +252,8 @@ def extract(cfg: ExtractConfig) -> Summary:
     path = Path(cfg.store) if cfg.store else default_path(store_name)
     settings = {"seed": cfg.seed, "batch_size": cfg.batch_size, "nngp_images": cfg.nngp_images,
                 "nngp_draws": cfg.nngp_draws}
+    if image_size_of(cfg) != 32:  # stores made before images were resized record no size: 32
+        settings["image_size"] = image_size_of(cfg)
     seconds: list[float] = []
     with FeatureStore(path) as store, ExitStack() as stack:
         store.check_settings(settings)

@@ -31,12 +31,16 @@ class Arch:
         kind: a registered source (``spec``, ``onnx``).
         ref: what the source builds from (the spec string, the ONNX file's absolute path).
         space: the search space of a spec.
+        shape: the (C, H, W) input a spec's network is traced at (default: the space's).
+        classes: a spec's classifier outputs (default: the builder's).
     """
 
     key: str
     kind: str
     ref: str
     space: str | None = None
+    shape: tuple[int, ...] | None = None
+    classes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -63,16 +67,11 @@ def register_source(kind: str) -> Callable[[Callable[[Arch], ComputeGraph]], Cal
 
 @register_source("spec")
 def _from_spec(arch: Arch) -> ComputeGraph:
-    import torch
-
-    from gennape.graph import from_module
     from gennape.spaces import get_space
 
     if arch.space is None:
         raise ValueError(f"spec {arch.key!r} has no search space")
-    space = get_space(arch.space)
-    module = space.build(space.parse(arch.ref))
-    return from_module(module, torch.zeros(1, *space.input_shape), name=arch.key)
+    return get_space(arch.space).graph(arch.ref, arch.shape, arch.classes)
 
 
 @register_source("onnx")
