@@ -54,7 +54,8 @@ class ExtractConfig:
         address: Ray cluster address (``executor=ray``); None starts a local Ray.
         timeout_s: time bound of one architecture (and of one index chunk).
         limit: featurise a reproducible subset of this many architectures, stratified by deciles
-            of the family's target accuracy (a seeded random subset for ONNX folders).
+            of the family's default-task accuracy, the same cells for every task (a seeded random
+            subset for ONNX folders).
         seed: model-initialisation and image seed; also draws the ``limit`` subset.
         batch_size: images in the proxy minibatch.
         image_size: side length of the proxy and NNGP images (default: the task's resolution; a
@@ -185,10 +186,11 @@ def select_archs(cfg: ExtractConfig) -> tuple[str, list[Arch]]:
     if cfg.family not in FAMILY_SPACES:
         raise KeyError(f"no search space known for family {cfg.family!r}; known: {sorted(FAMILY_SPACES)}")
     task = resolve_task(cfg.family, cfg.task)
-    table = load_family(cfg.family, task=cfg.task).drop_duplicates("spec").reset_index(drop=True)
-    if cfg.limit is not None:
-        rows = stratified_subset(table[task.target].to_numpy(float), cfg.limit, seed=cfg.seed)
+    table = load_family(cfg.family).drop_duplicates("spec").reset_index(drop=True)
+    if cfg.limit is not None:  # strata of the default task's label: every task gets the same cells
+        rows = stratified_subset(table[resolve_task(cfg.family).target].to_numpy(float), cfg.limit, seed=cfg.seed)
         table = table.iloc[rows]
+    table = table[table[task.target].notna()]
     space = FAMILY_SPACES[cfg.family]
     archs = [Arch(s, "spec", s, space, task.input_shape, task.num_classes) for s in table["spec"]]
     return graph_variant(cfg.family, cfg.task), archs
