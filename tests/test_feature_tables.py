@@ -66,4 +66,4 @@ def test_an_unknown_family_is_one_clear_error(capsys):
     from feature_tables import main
 
     assert main(["--families", "nb999"]) == 2
-    assert "no feature store for family 'nb999'" in capsys.readouterr().err
+    assert "no feature store for family or task 'nb999'" in capsys.readouterr().err
