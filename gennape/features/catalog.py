@@ -45,12 +45,15 @@ class FeatureInputs:
         batch: the proxy minibatch ``(inputs, targets)``, when a proxy is asked for.
         nngp_data: ``(x_train, y_train, x_val, y_val)``, when an NNGP feature is asked for.
         nngp_draws: random initialisations averaged in the NNGP kernel.
+        fit_to_graph: resize the proxy images to each network's own resolution (families whose
+            networks take different resolutions, such as the zoo).
     """
 
     seed: int = 0
     batch: tuple[torch.Tensor, torch.Tensor] | None = None
     nngp_data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
     nngp_draws: int = 2
+    fit_to_graph: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,9 @@ def register_feature(*names: str, needs: Iterable[str] = (), default: bool = Tru
 def _proxies(names: tuple[str, ...], cg: ComputeGraph, inputs: FeatureInputs) -> dict[str, ProxyResult]:
     assert inputs.batch is not None, "the proxy batch was not built"
     x, y = inputs.batch
+    size = tuple(cg.input_shape[-2:])
+    if inputs.fit_to_graph and len(cg.input_shape) == 3 and tuple(x.shape[-2:]) != size:
+        x = torch.nn.functional.interpolate(x, size=size, mode="bilinear", antialias=True)
     return run_proxies(names, lambda: to_torch(cg, batchnorm=True), x, y, seed=inputs.seed)
 
 
@@ -126,7 +132,8 @@ def needs_of(names: Iterable[str]) -> set[str]:
 
 
 def make_inputs(names: Iterable[str], seed: int = 0, batch_size: int = 64,
-                nngp_images: int = 128, nngp_draws: int = 2, image_size: int = 32) -> FeatureInputs:
+                nngp_images: int = 128, nngp_draws: int = 2, image_size: int = 32,
+                fit_to_graph: bool = False) -> FeatureInputs:
     """The :class:`FeatureInputs` the features ``names`` need (no CIFAR-10 read when none does).
 
     Args:
@@ -136,6 +143,7 @@ def make_inputs(names: Iterable[str], seed: int = 0, batch_size: int = 64,
         nngp_images: NNGP training and held-out images (each).
         nngp_draws: NNGP random initialisations.
         image_size: side length the CIFAR-10 images are resized to (the networks' resolution).
+        fit_to_graph: resize the proxy batch again to each network's resolution.
     """
     from gennape.features.batch import cifar10_images, proxy_batch
 
@@ -145,7 +153,7 @@ def make_inputs(names: Iterable[str], seed: int = 0, batch_size: int = 64,
     if "nngp_data" in needs:
         nngp = (*cifar10_images(nngp_images, seed=seed, split="train", image_size=image_size),
                 *cifar10_images(nngp_images, seed=seed, split="test", image_size=image_size))
-    return FeatureInputs(seed, batch, nngp, nngp_draws)
+    return FeatureInputs(seed, batch, nngp, nngp_draws, fit_to_graph)
 
 
 def _as_result(value: Value, seconds: float) -> ProxyResult:

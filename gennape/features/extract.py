@@ -196,6 +196,16 @@ def select_archs(cfg: ExtractConfig) -> tuple[str, list[Arch]]:
     return graph_variant(cfg.family, cfg.task), archs
 
 
+def fits_to_graph(cfg: ExtractConfig) -> bool:
+    """Whether proxy images follow each network's resolution: a family whose task has none fixed
+    (the zoo), unless ``image_size`` is given."""
+    if cfg.image_size is not None or cfg.family is None or cfg.onnx is not None:
+        return False
+    from gennape.data.loaders import resolve_task
+
+    return resolve_task(cfg.family, cfg.task).input_shape is None
+
+
 def image_size_of(cfg: ExtractConfig) -> int:
     """Side length of the proxy images: ``image_size``, else the task's resolution, else 32."""
     if cfg.image_size is not None:
@@ -238,7 +248,8 @@ def _tasks(store: FeatureStore, archs: Sequence[Arch], names: Sequence[str], ret
 
 
 def _start_executor(cfg: ExtractConfig, names: Sequence[str]) -> Executor:
-    inputs = make_inputs(names, cfg.seed, cfg.batch_size, cfg.nngp_images, cfg.nngp_draws, image_size_of(cfg))
+    inputs = make_inputs(names, cfg.seed, cfg.batch_size, cfg.nngp_images, cfg.nngp_draws, image_size_of(cfg),
+                         fits_to_graph(cfg))
     return get_executor(cfg.executor)(workers=cfg.workers, shared=inputs, address=cfg.address,
                                       imports=[*WORKER_IMPORTS, *cfg.imports])
 
@@ -254,8 +265,8 @@ def extract(cfg: ExtractConfig) -> Summary:
     path = Path(cfg.store) if cfg.store else default_path(store_name)
     settings = {"seed": cfg.seed, "batch_size": cfg.batch_size, "nngp_images": cfg.nngp_images,
                 "nngp_draws": cfg.nngp_draws}
-    if image_size_of(cfg) != 32:  # stores made before images were resized record no size: 32
-        settings["image_size"] = image_size_of(cfg)
+    if image_size_of(cfg) != 32 or fits_to_graph(cfg):  # stores made before images were resized: 32
+        settings["image_size"] = "each network's own" if fits_to_graph(cfg) else image_size_of(cfg)
     seconds: list[float] = []
     with FeatureStore(path) as store, ExitStack() as stack:
         store.check_settings(settings)
