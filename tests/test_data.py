@@ -253,7 +253,7 @@ def test_tasks_select_labels_and_references(fetched: tuple[Path, list]) -> None:
     out, _ = fetched
     macro = load_family("transnas_macro", root=out, task="class_scene")
     assert len(macro) == 662 and macro["class_scene"].notna().all()
-    assert macro["spec"].iloc[0] == "64-1242-basic" and macro["ref_naslib"].iloc[0] == "(1, 2, 4, 2, 0, 0)"
+    assert macro["spec"].iloc[0] == "64-1242-basic" and macro["naslib"].iloc[0] == "(1, 2, 4, 2, 0, 0)"
     obj = load_family("transnas_macro", root=out, task="transnas_macro/class_object")
     # Same networks but for the head: 100 vs 63 classes of a Linear layer 64 x 2^k wide.
     width = ((obj["ref_params"] - macro["ref_params"]) * 1e6 / 37).round().astype(int) - 1
@@ -263,6 +263,10 @@ def test_tasks_select_labels_and_references(fetched: tuple[Path, list]) -> None:
     assert micro["spec"].iloc[0] == "64-41414-1_00_210"
     im16 = load_family("nb201", root=out, task="imagenet16")
     assert len(im16) == 15_625 and im16["imagenet16_valtest_200ep"].max() == pytest.approx(46.88, abs=0.01)
+    c10 = load_family("nb201", root=out)
+    assert im16["ref_jacov"].notna().sum() == c10["ref_jacov"].notna().sum() == 9_445
+    assert not im16["ref_jacov"].equals(c10["ref_jacov"]) and not [c for c in c10.columns if "." in c]
+    assert not [c for c in load_family("nb201", root=out, task="cifar100").columns if c.startswith("ref_")]
     with pytest.raises(KeyError, match="no task 'cifar100'.*transnas_micro/class_object"):
         load_family("transnas_micro", root=out, task="cifar100")
 

@@ -107,10 +107,13 @@ def load_family(name: str, root: str | os.PathLike | None = None, task: str | No
         raise KeyError(f"unknown family {name!r}; known: {', '.join(_LOADERS)}")
     df = _LOADERS[name](data_root(root))
     t = resolve_task(name, task)
-    if t.reference != "ref_":  # per-task reference columns ``<task>.<proxy>`` -> ``ref_<proxy>``
-        per_task = [c for c in df.columns if "." in c]
-        own = {c: "ref_" + c.split(".", 1)[1] for c in per_task if c.startswith(t.reference)}
-        df = df.drop(columns=[c for c in per_task if c not in own]).rename(columns=own)
+    # Reference values of other tasks (``<dataset>.<proxy>`` columns, or the default task's ``ref_*``
+    # when this task has its own or none) go; this task's become ``ref_<proxy>``.
+    per_task = [c for c in df.columns if "." in c]
+    if t.reference != "ref_":
+        df = df.drop(columns=[c for c in df.columns if c.startswith("ref_")])
+    own = {c: "ref_" + c.split(".", 1)[1] for c in per_task if t.reference and c.startswith(t.reference)}
+    df = df.drop(columns=[c for c in per_task if c not in own]).rename(columns=own)
     if task is not None:
         df = df[df[t.target].notna()].reset_index(drop=True)
     return df
@@ -136,10 +139,15 @@ def _prefix_ref(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 @register_family("nb201", target="cifar10_valid_200ep")
 def _load_nb201(root: Path) -> pd.DataFrame:
-    """15,625 NB-201 cells; CIFAR-10 zero-cost references joined by arch (9,445 unique cells)."""
+    """15,625 NB-201 cells; CIFAR-10 zero-cost references joined by arch (9,445 unique cells), and the
+    ImageNet16-120 ones (``imagenet16.<proxy>``; its rows follow the CIFAR-10 table's)."""
     acc = _read(root, "nb201/nb201_accuracies.csv.gz").rename(columns={"arch": "spec"})
     ref = _read(root, "nb201/nb201_zc_reference_cifar10.csv.gz").rename(columns={"arch": "spec"})
-    ref = _prefix_ref(ref, [c for c in ref.columns if c != "spec"])
+    im16 = _read(root, "nb201/nb201_zc_reference_imagenet16.csv.gz")
+    if len(im16) != len(ref):
+        raise ValueError(f"{root}/nb201: the ImageNet16 reference has {len(im16)} rows, CIFAR-10's {len(ref)}")
+    ref = pd.concat([_prefix_ref(ref, [c for c in ref.columns if c != "spec"]),
+                     im16.add_prefix("imagenet16.")], axis=1)
     if not ref["spec"].is_unique:
         raise ValueError(f"{root}/nb201/nb201_zc_reference_cifar10.csv.gz: duplicate arch strings")
     out = acc.merge(ref, on="spec", how="left", validate="one_to_one")
@@ -167,8 +175,7 @@ def _load_nb301(root: Path) -> pd.DataFrame:
 
 
 def _load_transnas(root: Path, space: str) -> pd.DataFrame:
-    df = _read(root, f"transnas/transnas_{space}.csv.gz").rename(columns={"arch": "spec"})
-    return df.rename(columns={"naslib": "ref_naslib"})
+    return _read(root, f"transnas/transnas_{space}.csv.gz").rename(columns={"arch": "spec"})
 
 
 @register_family("transnas_macro", target="class_object")

@@ -26,8 +26,8 @@ class Task:
         input_shape: (C, H, W) the networks take; None where it differs by architecture (the zoo).
         num_classes: classifier outputs.
         metric: what the label measures (for tables).
-        reference: the prefix of this task's reference columns in the family table (``ref_`` by
-            default; TransNAS tables hold one set per task).
+        reference: the prefix of this task's reference values in the family table (``ref_``: the
+            family's own; ``<dataset>.``: one set per task, as TransNAS's; None: none published).
     """
 
     family: str
@@ -36,7 +36,7 @@ class Task:
     input_shape: tuple[int, int, int] | None
     num_classes: int
     metric: str = "top-1 accuracy (%)"
-    reference: str = "ref_"
+    reference: str | None = "ref_"
 
     @property
     def name(self) -> str:
@@ -77,8 +77,8 @@ def default_task(family: str) -> Task:
 
 for _t in (
     Task("nb201", "cifar10", "cifar10_valid_200ep", (3, 32, 32), 10),
-    Task("nb201", "cifar100", "cifar100_valtest_200ep", (3, 32, 32), 100),
-    Task("nb201", "imagenet16", "imagenet16_valtest_200ep", (3, 16, 16), 120),
+    Task("nb201", "cifar100", "cifar100_valtest_200ep", (3, 32, 32), 100, reference=None),
+    Task("nb201", "imagenet16", "imagenet16_valtest_200ep", (3, 16, 16), 120, reference="imagenet16."),
     Task("nb101", "cifar10", "val_accuracy", (3, 32, 32), 10),
     Task("nb301", "cifar10", "val_accuracy_surrogate", (3, 32, 32), 10,
          metric="top-1 accuracy (%), NB-301 surrogate"),
