@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,8 @@ from gennape.model.contrastive import DEFAULT_Q, laplacian_spectrum
 from gennape.spaces import FAMILY_SPACES
 
 CACHE_VERSION = 1
-SAVE_EVERY = 1000  # graphs built between two cache writes
+SAVE_EVERY = 1000  # graphs built between two cache writes, at most...
+SAVE_SECONDS = 60.0  # ...and at most this long, so a kill loses at most a minute of building
 PROBES = 2  # cached specs re-traced on load to detect a changed frontend or search space
 DEFAULT_CACHE_DIR = PROJECT_ROOT / "data" / "cache"
 
@@ -173,15 +175,16 @@ def encode_specs(family: str, specs: Sequence[str], cache_dir: str | os.PathLike
     try:
         built = pool.imap(_build_worker, jobs, chunksize=16) if pool else map(_build_worker_local, jobs)
         chunk: dict[str, dict[str, object]] = {}
+        last_save = time.monotonic()
         for i, (spec, rec) in enumerate(zip(missing, built)):
             chunk[spec] = rec
             if progress and ((i + 1) % 100 == 0 or i + 1 == len(jobs)):
                 progress(i + 1, len(jobs))
             # Saving as we go keeps an interrupted build's work (NB-201 takes a while).
-            if len(chunk) >= SAVE_EVERY or i + 1 == len(jobs):
+            if len(chunk) >= SAVE_EVERY or i + 1 == len(jobs) or time.monotonic() - last_save > SAVE_SECONDS:
                 cache.update(chunk)
                 _save(path, cache, q)
-                chunk = {}
+                chunk, last_save = {}, time.monotonic()
     finally:
         if pool:
             pool.terminate()
