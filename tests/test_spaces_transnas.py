@@ -165,6 +165,20 @@ def test_params_match_table_sample(space: str) -> None:
 
 
 @needs_tables
+@pytest.mark.parametrize("space", SPACES)
+def test_flops_match_table_sample(space: str) -> None:
+    # The ``flops`` column is MACs / 1e6 at 256 x 256 (with ~1 op per BN/ReLU/add element on top).
+    sp = get_space(f"transnas_{space}")
+    rows = _table(space)["class_object"]
+    x = torch.zeros(1, *sp.input_shape)
+    for key in list(rows)[:3]:
+        macs = _module_macs(sp.build(key), sp.input_shape)
+        assert 0.95 <= macs / 1e6 / rows[key]["flops"]["score"] <= 1.0, key
+        # The canonical graph drops dead compute (see test_flops_match_table_every_row).
+        assert 0 < from_module(sp.build(key), x).flops <= 2 * macs
+
+
+@needs_tables
 @pytest.mark.slow
 @pytest.mark.parametrize("space", SPACES)
 @pytest.mark.parametrize("task", sorted(NUM_CLASSES))
@@ -173,3 +187,44 @@ def test_params_match_table_every_row(space: str, task: str) -> None:
     assert len(keys) > 600
     bad = _check_params(space, task, keys)
     assert bad == [], f"{len(bad)} of {len(keys)} rows differ, e.g. {bad[:3]}"
+
+
+def _module_macs(net: torch.nn.Module, shape: tuple[int, ...]) -> int:
+    """Conv + Linear multiply-accumulates of every module of ``net`` (dead ones too), batch 1."""
+    macs = [0]
+
+    def hook(m: torch.nn.Module, inputs: tuple, out: torch.Tensor) -> None:
+        if isinstance(m, torch.nn.Conv2d):
+            macs[0] += out.numel() * m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
+        elif isinstance(m, torch.nn.Linear):
+            macs[0] += m.in_features * m.out_features
+
+    net = net.to("meta")
+    for m in net.modules():
+        m.register_forward_hook(hook)
+    net(torch.zeros(1, *shape, device="meta"))
+    return macs[0]
+
+
+@needs_tables
+@pytest.mark.slow
+@pytest.mark.parametrize("space", SPACES)
+def test_flops_match_table_every_row(space: str) -> None:
+    """The modules' MACs rank like the table's ``flops``; the canonical graph's FLOPs are 2x those
+    MACs except where it prunes dead compute (micro ops whose result only reaches ``none`` edges,
+    cells with an all-zero output), which the table counts."""
+    from scipy.stats import spearmanr
+
+    sp = get_space(f"transnas_{space}")
+    rows = _table(space)["class_object"]
+    x = torch.zeros(1, *sp.input_shape)
+    module, graph, ref = [], [], []
+    for key, row in rows.items():
+        module.append(_module_macs(sp.build(key), sp.input_shape))
+        graph.append(from_module(sp.build(key), x).flops)
+        ref.append(row["flops"]["score"] * 1e6)
+    assert spearmanr(module, ref)[0] >= 0.99
+    assert all(0.95 <= a / b <= 1.0 for a, b in zip(module, ref))
+    assert all(g <= 2 * m for g, m in zip(graph, module))
+    if space == "macro":  # nothing to prune: ResNet blocks have no zero ops
+        assert graph == [2 * m for m in module]

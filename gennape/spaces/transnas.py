@@ -24,8 +24,8 @@ Parameter counts and the reference tables: NASLib's ``zc_transbench101_{macro,mi
 (NAS-Bench-Suite-Zero) ``params`` is trainable parameters / 1e6 of this module (BN affine weights
 and the classifier included), with 100 classes for ``class_object`` and 63 for ``class_scene``
 (the two tasks differ by exactly 37 * (width + 1)). Measured on every row of both tasks of both
-spaces (3,256 macro and 4,096 micro rows... see tests/test_spaces_transnas.py for the exact
-counts): identical to the 6 printed decimals.
+spaces (macro 662 rows per task, micro 711; tests/test_spaces_transnas.py, slow): identical to
+the 6 printed decimals.
 
 NASLib's tuple keys: NASLib indexes archs by 6-int tuples. Macro: the code digits padded with
 trailing zeros, ``(1, 2, 4, 2, 0, 0)`` -> ``64-1242-basic``. Micro: ``(a, b, c, d, e, f)`` ->
@@ -49,9 +49,14 @@ four ways, and is NOT what this module builds:
 So a NASLib graph model of a tuple is a different network from the one the tuple's labels were
 measured on; use the arch string (this module) for both labels and structure.
 
-Input resolution: Taskonomy images at 256 x 256 (see :data:`INPUT_SHAPE`; confirmed against the
-tables' ``flops`` column, which is multiply-accumulates / 1e6 at batch 1 of this module: our graph
-FLOPs / 2 equal it, see the tests).
+Input resolution: Taskonomy images at 256 x 256 (:data:`INPUT_SHAPE`), confirmed against the
+tables' ``flops`` column, which is multiply-accumulates / 1e6 at batch 1 of this module, counting
+also about one op per element of BN, ReLU, adds and pooling: our graph FLOPs (2 x the conv and
+Linear MACs) / 2 are 0.988-0.999 x the column at 256 (0.76 x at 224, the area ratio). Spearman of
+graph FLOPs with the column is 1.000 on the macro rows. Micro cells whose output is identically
+zero (node 3 fed only by ``none`` edges or by zero nodes, e.g. ``64-41414-0_12_010``) make the whole
+network constant; the canonical graph prunes it to input -> output (0 FLOPs), while the table
+counts every module. Those rows still have labels (near-chance accuracy).
 
 Valid sets: micro, all 4^6 = 4,096 cells. Macro, the benchmark's 3,256 codes: 4 to 6 digits over
 1..4 with 1 to 4 resolution halvings (digits 3/4) and 1 to 3 width doublings (digits 2/4) (NASLib's
@@ -243,8 +248,14 @@ class Zero(nn.Module):
 
 
 class FactorizedReduce(nn.Module):
-    """TransNAS' strided skip: ReLU; two 1x1 convs (on x, and on x shifted by one pixel after a
-    right/bottom zero pad), concatenated; affine BN."""
+    """TransNAS' strided skip: ReLU; two strided 1x1 convs, on x and on x shifted by one pixel,
+    concatenated; affine BN.
+
+    The official op shifts with a right/bottom zero pad then ``[:, :, 1:, 1:]``; on an even-sized
+    map a stride-2 1x1 conv never reads the padded row, so ``x[:, :, 1:, 1:]`` (DARTS' form, no pad
+    module) is the same function. Every map this op sees is even when H and W are multiples of 32
+    (the benchmark's 256 included); odd maps raise a shape error in ``torch.cat``.
+    """
 
     def __init__(self, c_in: int, c_out: int, stride: int) -> None:
         super().__init__()
@@ -253,13 +264,11 @@ class FactorizedReduce(nn.Module):
         self.relu = nn.ReLU()
         self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, stride=stride, bias=False)
         self.conv_2 = nn.Conv2d(c_in, c_out - c_out // 2, 1, stride=stride, bias=False)
-        self.pad = nn.ConstantPad2d((0, 1, 0, 1), 0.0)
         self.bn = nn.BatchNorm2d(c_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(x)
-        y = self.pad(x)[:, :, 1:, 1:]
-        return self.bn(torch.cat([self.conv_1(x), self.conv_2(y)], dim=1))
+        return self.bn(torch.cat([self.conv_1(x), self.conv_2(x[:, :, 1:, 1:])], dim=1))
 
 
 def make_micro_op(code: int, c_in: int, c_out: int, stride: int) -> nn.Module:
