@@ -149,9 +149,63 @@ class ComputeGraph:
 
         return encode(self)
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready, faithful form: ``ComputeGraph.from_dict(cg.to_dict())`` has the same nodes,
+        inputs, name and so the same ``hash``. Node fields at their default are left out; tuples
+        become lists (and come back as tuples), a list-valued attribute is tagged ``{"list": ...}``."""
+        return {"name": self.name, "nodes": [_node_to_dict(n) for n in self.nodes],
+                "inputs": [list(s) for s in self.inputs]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ComputeGraph":
+        """The graph ``to_dict`` wrote."""
+        return cls(tuple(_node_from_dict(n) for n in d["nodes"]), tuple(tuple(s) for s in d["inputs"]),
+                   name=d.get("name", ""))
+
     def summary(self) -> dict[str, Any]:
         return {"hash": self.hash, "nodes": len(self.nodes), "edges": len(self.edges),
                 "flops": self.flops, "params": self.params}
+
+
+_SHAPE_FIELDS = ("kernel", "stride", "padding", "dilation")
+
+
+def _encode(v: Any) -> Any:
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, tuple):
+        return [_encode(x) for x in v]
+    if isinstance(v, list):
+        return {"list": [_encode(x) for x in v]}
+    raise TypeError(f"attribute value {v!r} of type {type(v).__name__} is not serialisable")
+
+
+def _decode(v: Any) -> Any:
+    if isinstance(v, list):
+        return tuple(_decode(x) for x in v)
+    if isinstance(v, dict):
+        return [_decode(x) for x in v["list"]]
+    return v
+
+
+def _node_to_dict(n: Node) -> dict[str, Any]:
+    d: dict[str, Any] = {"op": n.op, "in": [list(s) for s in n.in_shapes], "out": list(n.out_shape)}
+    for f in _SHAPE_FIELDS:
+        if getattr(n, f):
+            d[f] = list(getattr(n, f))
+    if n.groups != 1:
+        d["groups"] = n.groups
+    if n.bias:
+        d["bias"] = True
+    if n.extra:
+        d["extra"] = [[k, _encode(v)] for k, v in n.extra]
+    return d
+
+
+def _node_from_dict(d: dict[str, Any]) -> Node:
+    return Node(op=d["op"], in_shapes=tuple(tuple(s) for s in d["in"]), out_shape=tuple(d["out"]),
+                **{f: tuple(d.get(f, ())) for f in _SHAPE_FIELDS}, groups=d.get("groups", 1),
+                bias=d.get("bias", False), extra=tuple((k, _decode(v)) for k, v in d.get("extra", ())))
 
 
 def _sha(text: str) -> str:

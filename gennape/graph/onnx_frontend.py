@@ -21,7 +21,7 @@ from gennape.graph.canonical import to_compute_graph
 from gennape.graph.errors import GraphError
 from gennape.graph.fx_handlers import Ref
 from gennape.graph.ir import ComputeGraph
-from gennape.graph.onnx_handlers import HANDLERS, Const, OnnxCtx
+from gennape.graph.onnx_handlers import HANDLERS, MOVED_AWARE, Const, Moved, OnnxCtx
 from gennape.graph.raw import RawGraph
 
 SMALL = 64  # initializers with at most this many elements keep their values
@@ -99,6 +99,38 @@ def _fold_constants(model: onnx.ModelProto, consts: dict[str, Const]) -> None:
     model.graph.node.extend(kept)
 
 
+def _fold_shapes(model: onnx.ModelProto, consts: dict[str, Const], shapes: dict) -> bool:
+    """Replace each ``Shape`` of a tensor whose shape inference fully knows by a constant; whether
+    any was replaced."""
+    kept, changed = [], False
+    for node in model.graph.node:
+        s = shapes.get(node.input[0]) if node.op_type == "Shape" and node.input else None
+        if s is None or not s or any(d is None for d in s) or node.output[0] in consts:
+            kept.append(node)
+            continue
+        a = {x.name: onnx.helper.get_attribute_value(x) for x in node.attribute}
+        v = np.array(s, dtype=np.int64)[a.get("start", 0):a.get("end", None)]
+        consts[node.output[0]] = Const(v, tuple(v.shape))
+        model.graph.initializer.append(numpy_helper.from_array(v, node.output[0]))
+        changed = True
+    if changed:
+        model.graph.ClearField("node")
+        model.graph.node.extend(kept)
+    return changed
+
+
+def _evaluate(node: onnx.NodeProto, names, args: list) -> list[np.ndarray] | None:
+    """The outputs of a node all of whose inputs are known constants (shape arithmetic after a
+    ``Shape``, e.g. a TF-"same" padding), or None when a value is unknown or not evaluable."""
+    if any(a is not None and (not isinstance(a, Const) or a.value is None) for a in args):
+        return None
+    try:
+        feeds = {n: a.value for n, a in zip(names, args) if n and a is not None}
+        return [np.asarray(v) for v in ReferenceEvaluator(node).run(None, feeds)]
+    except Exception:  # not evaluable by the reference runtime: leave it unknown
+        return None
+
+
 def from_onnx(path: str | os.PathLike) -> ComputeGraph:
     """The canonical ComputeGraph of an ONNX file (any opset the onnx package knows)."""
     path = Path(path)
@@ -110,6 +142,11 @@ def from_onnx(path: str | os.PathLike) -> ComputeGraph:
             raise GraphError(source, f"control flow ({n.op_type}) at node {n.name!r} is not supported")
     _fold_constants(model, consts)
     shapes = _shapes(model, source)
+    for _ in range(8):  # shapes known only now fold more shape arithmetic (dynamic "same" pads)
+        if not _fold_shapes(model, consts, shapes):
+            break
+        _fold_constants(model, consts)
+        shapes = _shapes(model, source)
     g = RawGraph(source)
     ctx = OnnxCtx(g, source, shapes)
     env: dict[str, Ref | Const] = dict(consts)
@@ -121,17 +158,27 @@ def from_onnx(path: str | os.PathLike) -> ComputeGraph:
     for node in model.graph.node:
         ctx.where = node.name or node.op_type
         args = [env[i] if i else None for i in node.input]
-        if not any(isinstance(a, Ref) for a in args):  # constant sub-graph of unknown values
-            for o in node.output:
-                env[o] = Const(None, tuple(shapes.get(o, ())))
+        if not any(isinstance(a, Ref) for a in args):  # a constant sub-graph
+            values = _evaluate(node, node.input, args)
+            for j, o in enumerate(node.output):
+                v = values[j] if values is not None and j < len(values) else None
+                env[o] = Const(v, tuple(v.shape)) if v is not None else Const(None, tuple(shapes.get(o, ())))
             continue
+        moved = [a for a in args if isinstance(a, Moved)]
+        if moved and node.op_type not in MOVED_AWARE:
+            raise GraphError(source, f"op {node.op_type} on a tensor whose batch axis was moved, at node "
+                                     f"{ctx.where!r}, is not supported")
         if node.domain not in ("", "ai.onnx"):
             raise GraphError(source, f"op {node.domain}::{node.op_type} at node {ctx.where!r} is not in the vocabulary")
         handler = HANDLERS.get(node.op_type)
         if handler is None:
             raise GraphError(source, f"op {node.op_type} at node {ctx.where!r} is not in the vocabulary")
         out = handler(ctx, node, args)
-        env[node.output[0]] = out
+        if isinstance(out, list):  # a multi-output op (Split)
+            for o, r in zip(node.output, out):
+                env[o] = r
+        else:
+            env[node.output[0]] = out
     for o in model.graph.output:
         ref = env[o.name]
         if isinstance(ref, Ref):

@@ -23,6 +23,36 @@ class Const:
     shape: tuple
 
 
+@dataclass(frozen=True)
+class Moved(Ref):
+    """A tensor whose (size-1) batch axis a Transpose moved to position ``batch`` of its full
+    shape (attention's ``reshape(B, N, 3, h, d).permute(2, 0, 3, 1, 4)``); ``shape`` is the full
+    shape less that axis. Only the ops in ``MOVED_AWARE`` read it; a Gather / Squeeze that brings
+    the batch axis back to the front gives a plain Ref again."""
+
+    batch: int = 0
+
+    def full(self) -> tuple:
+        s = list(self.shape)
+        s.insert(self.batch, 1)
+        return tuple(s)
+
+
+MOVED_AWARE = frozenset({"Transpose", "Gather", "Split", "Squeeze"})
+
+
+def _batch_of(x: Ref) -> int:
+    return x.batch if isinstance(x, Moved) else 0
+
+
+def _ref(shape: tuple, rid: int, batch: int) -> Ref:
+    """A plain Ref when the batch axis is at the front, else a Moved."""
+    shape = tuple(int(d) for d in shape)
+    if batch == 0:
+        return Ref(rid, shape[1:])
+    return Moved(rid, shape[:batch] + shape[batch + 1:], batch)
+
+
 class OnnxCtx:
     """Graph under construction, inferred shapes, and the current node for errors."""
 
@@ -75,7 +105,7 @@ def _axis(ctx: OnnxCtx, axis: int, rank: int) -> int:
 
 _SIMPLE = {"Relu": "ReLU", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "HardSwish": "HardSwish",
            "HardSigmoid": "HardSigmoid", "Gelu": "GELU", "Erf": "Erf", "Identity": "Identity",
-           "Dropout": "Identity", "Flatten": "Reshape", "Reshape": "Reshape", "Squeeze": "Reshape",
+           "Dropout": "Identity", "Flatten": "Reshape", "Reshape": "Reshape",
            "Unsqueeze": "Reshape", "GlobalAveragePool": "GlobalAvgPool", "BatchNormalization": "BatchNorm"}
 
 
@@ -137,8 +167,8 @@ def _binary(op: str | None, kind: str) -> Handler:
 
 register("Add")(_binary("Add", "add"))
 register("Mul")(_binary("Mul", "mul"))
-register("Div")(_binary(None, "div"))
-register("Sub")(_binary(None, "sub"))
+register("Div")(_binary("Div", "div"))
+register("Sub")(_binary("Sub", "sub"))
 
 
 @register("Clip")
@@ -185,9 +215,15 @@ def _mean(ctx: OnnxCtx, node: onnx.NodeProto, args: list) -> Ref:
 
 @register("Concat")
 def _concat(ctx: OnnxCtx, node: onnx.NodeProto, args: list) -> Ref:
-    if not all(isinstance(x, Ref) for x in args):
-        raise ctx.fail("Concat with a constant tensor is not supported")
-    return ctx.emit("Concat", args, node, axis=_axis(ctx, attrs_of(node)["axis"], len(args[0].shape) + 1))
+    rank = len(ctx.shape(node.output[0])) + 1
+    ins = []
+    for name, x in zip(node.input, args):
+        if not isinstance(x, Ref):  # a learnt tensor (a class token): a Parameter node
+            if len(x.shape) != rank or (x.shape and x.shape[0] != 1):
+                raise ctx.fail("Concat with a constant tensor is supported for batch-1 constants")
+            x = Ref(ctx.g.emit("Parameter", [], tuple(int(d) for d in x.shape[1:]), ctx.where, name), tuple(x.shape[1:]))
+        ins.append(x)
+    return ctx.emit("Concat", ins, node, axis=_axis(ctx, attrs_of(node)["axis"], rank))
 
 
 @register("Softmax")
@@ -204,10 +240,101 @@ def _layernorm(ctx: OnnxCtx, node: onnx.NodeProto, args: list) -> Ref:
 
 @register("Transpose")
 def _transpose(ctx: OnnxCtx, node: onnx.NodeProto, args: list) -> Ref:
+    x = args[0]
     perm = tuple(attrs_of(node).get("perm", ()))
-    if not perm or perm[0] != 0:
-        raise ctx.fail("a Transpose that moves the batch axis is not supported")
-    return ctx.emit("Transpose", [args[0]], node, perm=tuple(p - 1 for p in perm[1:]))
+    bi = _batch_of(x)
+    full = (1, *x.shape) if bi == 0 else x.full()
+    if not perm:
+        perm = tuple(reversed(range(len(full))))
+    if perm[0] == 0 and bi == 0:
+        return ctx.emit("Transpose", [x], node, perm=tuple(p - 1 for p in perm[1:]))
+    # the batch axis (size 1) moves, or was moved: permute the other axes, remember where it is
+    b = perm.index(bi)
+    rep = tuple(p - (p > bi) for j, p in enumerate(perm) if j != b)
+    out_full = tuple(full[p] for p in perm)
+    out = _ref(out_full, 0, b)
+    out_shape = out.shape
+    if rep == tuple(range(len(rep))):
+        rid = ctx.g.emit("Reshape", [x.id], out_shape, ctx.where, None)
+    else:
+        rid = ctx.g.emit("Transpose", [x.id], out_shape, ctx.where, None, perm=rep)
+    return _ref(out_full, rid, b)
+
+
+def _take(ctx: OnnxCtx, x: Ref, axis_full: int, start: int, end: int, drop: bool) -> Ref:
+    """Slice [start, end) of full axis ``axis_full`` of x (not its batch axis), dropping the axis
+    when ``drop``; the result keeps track of the batch axis."""
+    bi = _batch_of(x)
+    full = list((1, *x.shape) if bi == 0 else x.full())
+    if axis_full == bi:
+        raise ctx.fail("indexing the batch axis is not supported")
+    ax = axis_full - (axis_full > bi)  # axis in x.shape
+    rid, shape = x.id, list(x.shape)
+    if (start, end) != (0, shape[ax]):
+        shape[ax] = end - start
+        rid = ctx.g.emit("Slice", [rid], tuple(shape), ctx.where, None, axis=ax, start=start, end=end, step=1)
+    full[axis_full] = end - start
+    if drop:
+        del shape[ax]
+        del full[axis_full]
+        rid = ctx.g.emit("Reshape", [rid], tuple(shape), ctx.where, None)
+    return _ref(tuple(full), rid, bi - (drop and axis_full < bi))
+
+
+@register("Gather")
+def _gather(ctx: OnnxCtx, node: onnx.NodeProto, args: list) -> Ref:
+    x, idx = args[0], args[1]
+    if not isinstance(x, Ref) or isinstance(idx, Ref):
+        raise ctx.fail("Gather is supported with constant indices into a tensor")
+    i = _value(ctx, idx, "Gather indices")
+    full = (1, *x.shape) if _batch_of(x) == 0 else x.full()
+    axis = attrs_of(node).get("axis", 0) % len(full)
+    if i.ndim > 1 or (i.ndim == 1 and (i.size != 1)):
+        flat = (i % full[axis]).reshape(-1)
+        if i.ndim == 1 and len(flat) and (np.diff(flat) == 1).all():
+            return _take(ctx, x, axis, int(flat[0]), int(flat[-1]) + 1, False)
+        raise ctx.fail("Gather of several non-consecutive indices is not supported")
+    k = int(i.reshape(-1)[0]) % full[axis]
+    return _take(ctx, x, axis, k, k + 1, i.ndim == 0)
+
+
+@register("Split")
+def _split(ctx: OnnxCtx, node: onnx.NodeProto, args: list) -> list[Ref]:
+    x = args[0]
+    a = attrs_of(node)
+    full = (1, *x.shape) if _batch_of(x) == 0 else x.full()
+    axis = a.get("axis", 0) % len(full)
+    sizes = a.get("split")
+    if len(args) > 1 and args[1] is not None:
+        sizes = _value(ctx, args[1], "Split sizes").tolist()
+    if sizes is None:
+        n = a.get("num_outputs", len(node.output))
+        step = -(-full[axis] // n)
+        sizes = [min(step, full[axis] - k * step) for k in range(n)]
+    outs, start = [], 0
+    for sz in sizes:
+        outs.append(_take(ctx, x, axis, start, start + int(sz), False))
+        start += int(sz)
+    return outs
+
+
+@register("Squeeze")
+def _squeeze(ctx: OnnxCtx, node: onnx.NodeProto, args: list) -> Ref:
+    x = args[0]
+    bi = _batch_of(x)
+    if bi == 0:
+        return ctx.emit("Reshape", [x], node)
+    full = x.full()
+    axes = attrs_of(node).get("axes")
+    if len(args) > 1 and args[1] is not None:
+        axes = _value(ctx, args[1], "Squeeze axes").tolist()
+    axes = sorted(a % len(full) for a in axes) if axes is not None else [j for j, d in enumerate(full) if d == 1 and j != bi]
+    if bi in axes:
+        raise ctx.fail("squeezing the batch axis is not supported")
+    out_full = tuple(d for j, d in enumerate(full) if j not in axes)
+    b = bi - sum(a < bi for a in axes)
+    out = _ref(out_full, 0, b)
+    return _ref(out_full, ctx.g.emit("Reshape", [x.id], out.shape, ctx.where, None), b)
 
 
 @register("Pad")

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
+import torch
 from torch import nn
 
 from gennape.graph import modules as M
@@ -123,6 +124,31 @@ def _same(module: type[nn.Module]) -> Callable[["Node"], nn.Module]:
     return lambda n: module()
 
 
+class _Sub(nn.Module):
+    def forward(self, a, b):
+        return a - b
+
+
+class _Div(nn.Module):
+    def forward(self, a, b):
+        return a / b
+
+
+class _Parameter(nn.Module):
+    """A learnt tensor with no inputs (a class token), at batch 1."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.value = nn.Parameter(torch.zeros(1, *shape))
+
+    def forward(self):
+        return self.value
+
+
+def _numel(n: "Node") -> int:
+    return math.prod(n.out_shape)
+
+
 for _spec in [
     OpSpec("Input", lambda n: nn.Identity(), kind="input"),
     OpSpec("Output", lambda n: nn.Identity(), kind="output"),
@@ -153,6 +179,14 @@ for _spec in [
     OpSpec("Reshape", lambda n: M.Reshape(n.out_shape), kind="shape"),
     OpSpec("Slice", lambda n: M.Slice(n.attr("axis"), n.attr("start"), n.attr("end"), n.attr("step")),
            kind="shape"),
+]:
+    register_op(_spec)
+
+# Added for the timm zoo (after the original ops, so existing op indices do not change).
+for _spec in [
+    OpSpec("Sub", _same(_Sub), ordered=True, kind="merge"),
+    OpSpec("Div", _same(_Div), ordered=True, kind="merge"),
+    OpSpec("Parameter", lambda n: _Parameter(n.out_shape), _numel, kind="input"),
 ]:
     register_op(_spec)
 
