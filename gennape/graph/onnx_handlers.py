@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -105,7 +106,7 @@ def _axis(ctx: OnnxCtx, axis: int, rank: int) -> int:
 
 _SIMPLE = {"Relu": "ReLU", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "HardSwish": "HardSwish",
            "HardSigmoid": "HardSigmoid", "Gelu": "GELU", "Erf": "Erf", "Identity": "Identity",
-           "Dropout": "Identity", "Flatten": "Reshape", "Reshape": "Reshape",
+           "Dropout": "Identity", "Cast": "Identity", "Flatten": "Reshape", "Reshape": "Reshape",
            "Unsqueeze": "Reshape", "GlobalAveragePool": "GlobalAvgPool", "BatchNormalization": "BatchNorm"}
 
 
@@ -179,6 +180,8 @@ def _clip(ctx: OnnxCtx, node: onnx.NodeProto, args: list) -> Ref:
         lo = float(_value(ctx, args[1], "Clip min"))
     if len(args) > 2 and args[2] is not None:
         hi = float(_value(ctx, args[2], "Clip max"))
+    if lo is not None and 0 < lo < 1e-3 and (hi is None or math.isinf(hi)):
+        return ctx.emit("Identity", [args[0]], node)  # clamp_min(eps) before a division
     return ctx.emit("Clip", [args[0]], node, min=lo, max=hi)
 
 
@@ -210,7 +213,41 @@ def _mean(ctx: OnnxCtx, node: onnx.NodeProto, args: list) -> Ref:
     if len(args) > 1 and args[1] is not None:
         axes = _value(ctx, args[1], "ReduceMean axes").tolist()
     rank = len(args[0].shape) + 1
-    return ctx.emit("ReduceMean", [args[0]], node, axes=tuple(_axis(ctx, x, rank) for x in axes))
+    ax = tuple(_axis(ctx, x, rank) for x in axes)
+    s = args[0].shape
+    if (len(s), tuple(sorted(ax))) in ((3, (1, 2)), (2, (0,))):  # a global average pool
+        return ctx.emit("ReduceMean", [args[0]], node, axes=ax)
+    return ctx.emit("Reduce", [args[0]], node, kind="mean", axes=tuple(sorted(ax)))
+
+
+@register("ReduceSum", "ReduceL2", "ReduceMax", "ReduceMin", "ReduceSumSquare", "ReduceL1")
+def _reduce(ctx: OnnxCtx, node: onnx.NodeProto, args: list) -> Ref:
+    """A reduction over non-batch axes (norms' statistics, linear attention's sums)."""
+    a = attrs_of(node)
+    axes = a.get("axes")
+    if len(args) > 1 and args[1] is not None:
+        axes = _value(ctx, args[1], f"{node.op_type} axes").tolist()
+    rank = len(args[0].shape) + 1
+    axes = range(1, rank) if axes is None or len(axes) == 0 else axes
+    kind = node.op_type[len("Reduce"):].lower()
+    return ctx.emit("Reduce", [args[0]], node, kind=kind, axes=tuple(sorted(_axis(ctx, x, rank) for x in axes)))
+
+
+@register("Sqrt", "Exp", "Log", "Reciprocal", "Abs", "Neg")
+def _elementwise(ctx: OnnxCtx, node: onnx.NodeProto, args: list) -> Ref:
+    return ctx.emit("Elementwise", [args[0]], node, kind=node.op_type.lower())
+
+
+@register("Pow")
+def _pow(ctx: OnnxCtx, node: onnx.NodeProto, args: list) -> Ref:
+    e = float(_value(ctx, args[1], "Pow exponent").reshape(-1)[0])
+    return ctx.emit("Elementwise", [args[0]], node, kind="pow", exponent=e)
+
+
+@register("Expand")
+def _expand(ctx: OnnxCtx, node: onnx.NodeProto, args: list) -> Ref:
+    """Broadcasting is implicit in the ops that read it."""
+    return ctx.emit("Identity", [args[0]], node)
 
 
 @register("Concat")
@@ -380,3 +417,17 @@ def _shape_of(ctx: OnnxCtx, node: onnx.NodeProto, args: list) -> Const:
     value = np.array((1, *args[0].shape), dtype=np.int64)
     a = attrs_of(node)
     return Const(value[a.get("start", 0):a.get("end", None)], (len(value),))
+
+
+@register("Resize", "Upsample")
+def _resize(ctx: OnnxCtx, node: onnx.NodeProto, args: list) -> Ref:
+    mode = attrs_of(node).get("mode", b"nearest")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    return ctx.emit("Resize", [args[0]], node, mode=str(mode))
+
+
+@register("InstanceNormalization")
+def _instnorm(ctx: OnnxCtx, node: onnx.NodeProto, args: list) -> Ref:
+    """GroupNorm's export: Reshape(groups, -1) -> InstanceNormalization (unit scale) -> Reshape;
+    its affine Mul / Add follow as constants."""
+    return ctx.emit("GroupNorm", [args[0]], node, num_groups=int(args[0].shape[0]))

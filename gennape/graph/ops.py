@@ -145,6 +145,40 @@ class _Parameter(nn.Module):
         return self.value
 
 
+class _Reduce(nn.Module):
+    """Reduction over no-batch ``axes``, keeping them (ONNX's default keepdims)."""
+
+    def __init__(self, kind: str, axes: tuple[int, ...]) -> None:
+        super().__init__()
+        self.kind, self.dims = kind, tuple(a + 1 for a in axes)
+
+    def forward(self, x):
+        if self.kind == "mean":
+            return x.mean(self.dims, keepdim=True)
+        if self.kind == "sum":
+            return x.sum(self.dims, keepdim=True)
+        if self.kind == "l2":
+            return x.pow(2).sum(self.dims, keepdim=True).sqrt()
+        if self.kind == "l1":
+            return x.abs().sum(self.dims, keepdim=True)
+        if self.kind == "sumsquare":
+            return x.pow(2).sum(self.dims, keepdim=True)
+        return (x.amax if self.kind == "max" else x.amin)(self.dims, keepdim=True)
+
+
+class _Elementwise(nn.Module):
+    def __init__(self, kind: str, exponent: float | None = None) -> None:
+        super().__init__()
+        self.kind, self.exponent = kind, exponent
+
+    def forward(self, x):
+        if self.kind == "pow":
+            return x.pow(self.exponent)
+        if self.kind == "neg":
+            return -x
+        return getattr(torch, self.kind)(x)
+
+
 def _numel(n: "Node") -> int:
     return math.prod(n.out_shape)
 
@@ -187,6 +221,11 @@ for _spec in [
     OpSpec("Sub", _same(_Sub), ordered=True, kind="merge"),
     OpSpec("Div", _same(_Div), ordered=True, kind="merge"),
     OpSpec("Parameter", lambda n: _Parameter(n.out_shape), _numel, kind="input"),
+    OpSpec("Resize", lambda n: nn.Upsample(size=tuple(n.out_shape[1:]), mode=n.attr("mode", "nearest")),
+           kind="shape"),
+    OpSpec("Reduce", lambda n: _Reduce(n.attr("kind"), n.attr("axes")), kind="pool"),
+    OpSpec("Elementwise", lambda n: _Elementwise(n.attr("kind"), n.attr("exponent")), kind="activation"),
+    OpSpec("GroupNorm", lambda n: nn.GroupNorm(n.attr("num_groups"), n.in_shapes[0][0], affine=False), kind="norm"),
 ]:
     register_op(_spec)
 
