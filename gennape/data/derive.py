@@ -316,15 +316,12 @@ def transnas_arch_str(codes: tuple[int, ...] | str, space: str) -> str:
     Macro: ``(1, 2, 4, 2, 0, 0)`` -> ``64-1242-basic`` (the non-zero block codes); micro:
     ``(1, 0, 0, 2, 1, 0)`` -> ``64-41414-1_00_210`` (the six edge codes in tuple order, node by node).
     """
-    t = ast.literal_eval(codes) if isinstance(codes, str) else tuple(codes)
+    from gennape.spaces.transnas import macro_from_naslib, micro_from_naslib
+
     if space == "macro":
-        if len(t) != 6 or any(not 0 <= c <= 4 for c in t):
-            raise ValueError(f"not a TransNAS macro tuple: {codes!r}")
-        return "64-" + "".join(str(c) for c in t if c) + "-basic"
+        return macro_from_naslib(codes)
     if space == "micro":
-        if len(t) != 6 or any(not 0 <= c <= 3 for c in t):
-            raise ValueError(f"not a TransNAS micro tuple: {codes!r}")
-        return "64-41414-{}_{}{}_{}{}{}".format(*t)
+        return micro_from_naslib(codes)
     raise ValueError(f"unknown TransNAS space {space!r}; use 'macro' or 'micro'")
 
 
