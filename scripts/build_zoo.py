@@ -184,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="*", default=None, help="these archs only")
     ap.add_argument("--cache", type=Path, default=CACHE)
     ap.add_argument("--no-compact", action="store_true")
+    ap.add_argument("--compact-only", action="store_true", help="only rewrite the cache as one stream")
     args = ap.parse_args(argv)
 
     # import the heavy modules once; forked children share them
@@ -199,7 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.cache}: truncated tail dropped ({len(recs)} records kept)", flush=True)
         write_all(args.cache, recs)
     done = {r["arch"]: r for r in recs}
-    todo = [r for r in table if r["arch"] not in done or (args.retry_errors and not done[r["arch"]]["ok"])]
+    if args.compact_only:
+        pass
+    todo = [] if args.compact_only else [r for r in table if r["arch"] not in done or (args.retry_errors and not done[r["arch"]]["ok"])]
     if args.only:
         todo = [r for r in todo if r["arch"] in set(args.only)]
     if args.max_params:

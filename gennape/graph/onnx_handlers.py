@@ -120,8 +120,13 @@ def _simple(ctx: OnnxCtx, node: onnx.NodeProto, args: list) -> Ref:
 def _conv(ctx: OnnxCtx, node: onnx.NodeProto, args: list) -> Ref:
     a = attrs_of(node)
     w = args[1]
-    if not isinstance(w, Const) or len(w.shape) != 4:
-        raise ctx.fail("only 2-D Conv with constant weights is supported")
+    if not isinstance(w, Const) or len(w.shape) not in (3, 4):
+        raise ctx.fail("only 1-D / 2-D Conv with constant weights is supported")
+    if len(w.shape) == 3:  # Conv1d (ECA's channel attention): kernel (k,), padding (left, right)
+        return ctx.emit("Conv", [args[0]], node, key=node.input[1], kernel=tuple(w.shape[2:]),
+                        stride=tuple(a.get("strides", (1,))), padding=tuple(a.get("pads", (0, 0))),
+                        dilation=tuple(a.get("dilations", (1,))), groups=int(a.get("group", 1)),
+                        bias=len(args) > 2 and args[2] is not None)
     if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
         raise ctx.fail(f"Conv auto_pad={a['auto_pad']!r} is not supported; export with explicit pads")
     return ctx.emit("Conv", [args[0]], node, key=node.input[1], kernel=tuple(w.shape[2:]),
@@ -220,7 +225,7 @@ def _mean(ctx: OnnxCtx, node: onnx.NodeProto, args: list) -> Ref:
     return ctx.emit("Reduce", [args[0]], node, kind="mean", axes=tuple(sorted(ax)))
 
 
-@register("ReduceSum", "ReduceL2", "ReduceMax", "ReduceMin", "ReduceSumSquare", "ReduceL1")
+@register("ReduceSum", "ReduceL2", "ReduceMax", "ReduceMin", "ReduceSumSquare")
 def _reduce(ctx: OnnxCtx, node: onnx.NodeProto, args: list) -> Ref:
     """A reduction over non-batch axes (norms' statistics, linear attention's sums)."""
     a = attrs_of(node)
@@ -233,7 +238,7 @@ def _reduce(ctx: OnnxCtx, node: onnx.NodeProto, args: list) -> Ref:
     return ctx.emit("Reduce", [args[0]], node, kind=kind, axes=tuple(sorted(_axis(ctx, x, rank) for x in axes)))
 
 
-@register("Sqrt", "Exp", "Log", "Reciprocal", "Abs", "Neg")
+@register("Sqrt", "Exp", "Log", "Reciprocal", "Neg")
 def _elementwise(ctx: OnnxCtx, node: onnx.NodeProto, args: list) -> Ref:
     return ctx.emit("Elementwise", [args[0]], node, kind=node.op_type.lower())
 

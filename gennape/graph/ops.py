@@ -93,6 +93,11 @@ def _norm_params(n: "Node") -> int:
 # --- builders --------------------------------------------------------------------------------
 
 def _conv(n: "Node") -> nn.Module:
+    if len(n.kernel) == 1:
+        l, r = n.padding
+        conv1 = nn.Conv1d(n.in_shapes[0][0], n.out_shape[0], n.kernel, n.stride, l if l == r else 0,
+                          n.dilation, n.groups, n.bias)
+        return conv1 if l == r else nn.Sequential(nn.ConstantPad1d((l, r), 0.0), conv1)
     t, l, b, r = n.padding
     sym = t == b and l == r
     conv = nn.Conv2d(n.in_shapes[0][0], n.out_shape[0], n.kernel, n.stride,
@@ -159,8 +164,6 @@ class _Reduce(nn.Module):
             return x.sum(self.dims, keepdim=True)
         if self.kind == "l2":
             return x.pow(2).sum(self.dims, keepdim=True).sqrt()
-        if self.kind == "l1":
-            return x.abs().sum(self.dims, keepdim=True)
         if self.kind == "sumsquare":
             return x.pow(2).sum(self.dims, keepdim=True)
         return (x.amax if self.kind == "max" else x.amin)(self.dims, keepdim=True)
