@@ -76,6 +76,10 @@ def task_rows(family: str, task: str, nb201_limit: int) -> pd.DataFrame:
         full = load_family(family).drop_duplicates("spec").reset_index(drop=True)
         keep = full["spec"].iloc[stratified_subset(full[resolve_task(family).target].to_numpy(float), nb201_limit)]
         table = table[table["spec"].isin(set(keep))].reset_index(drop=True)
+    if FAMILY_SPACES[family] == "timm":  # the zoo: the architectures its graph cache holds
+        from gennape.spaces.timm_zoo import load_zoo_graphs
+
+        table = table[table["spec"].isin(set(load_zoo_graphs()))].reset_index(drop=True)
     return table[["spec", t.target]]
 
 
@@ -117,6 +121,7 @@ def summarise(family: str, task: str, workers: int, nb201_limit: int, noise: dic
             corr[name] = {"srcc": srcc(y[ok], x[ok]), "n": int(ok.sum())}
     row = {
         "task": t.name, "metric": t.metric, "archs": len(rows),
+        "of": len(load_family(family, task=task).drop_duplicates("spec")),
         "graphs": len({r["hash"] for r in recs}), "ops": ops,
         "flops_g": [float(base["flops"].min() / 1e9), float(base["flops"].max() / 1e9)],
         "params_m": [float(base["params"].min() / 1e6), float(base["params"].max() / 1e6)],
@@ -138,7 +143,8 @@ def markdown(rows: list[dict], corrs: list[dict]) -> str:
            "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         noise = f"{r['seed_noise']['srcc']:.3f} ({r['seed_noise']['cells']} cells)" if r["seed_noise"] else "not published"
-        out.append(f"| {r['task']} | {r['metric']} | {r['archs']} | {r['graphs']} | "
+        archs = str(r["archs"]) + ("" if r["archs"] == r["of"] or r["task"].startswith("nb201/") else f" of {r['of']}")
+        out.append(f"| {r['task']} | {r['metric']} | {archs} | {r['graphs']} | "
                    f"{r['flops_g'][0]:.3g}–{r['flops_g'][1]:.3g} | {r['params_m'][0]:.3g}–{r['params_m'][1]:.3g} | "
                    f"{r['label'][0]:.2f}–{r['label'][1]:.2f} | {noise} | {', '.join(r['ops'])} |")
     names = ["flops", "params", "weight_layers"]

@@ -369,7 +369,8 @@ def zoo_in1k(results_csv: Path, split_csv: Path) -> pd.DataFrame:
     The split file (committed with the project) says which timm results rows (a recipe ``model`` =
     ``arch.tag`` evaluated at one ``img_size``) form the zoo; their top-1 is read from timm's pinned
     results file and must agree with the split file's copy. An architecture's graph is built at
-    one resolution, ``img_size``: the most common among its rows (ties: the largest). Its label
+    one resolution, ``img_size``: the most common among its rows (ties: the smallest), as
+    ``scripts/build_zoo.py`` builds it. Its label
     ``top1`` is the median over its recipes of each recipe's top-1 at the resolution nearest to
     ``img_size`` (a recipe evaluated at two sizes counts once); ``recipes`` counts them.
     """
@@ -389,7 +390,7 @@ def zoo_in1k(results_csv: Path, split_csv: Path) -> pd.DataFrame:
     rows = []
     for arch, g in m.groupby("arch", sort=False):
         counts = g["img_size"].astype(int).value_counts()
-        img = int(max(s for s, n in counts.items() if n == counts.max()))
+        img = int(min(s for s, n in counts.items() if n == counts.max()))
         g = g.assign(dist=(g["img_size"] - img).abs()).sort_values(["dist", "img_size"])
         per_recipe = g.drop_duplicates("model")
         rows.append({

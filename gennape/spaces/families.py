@@ -17,6 +17,7 @@ FAMILY_SPACES: dict[str, str] = {
     "nb301": "darts",
     "transnas_macro": "transnas_macro",
     "transnas_micro": "transnas_micro",
+    "zoo": "timm",  # graphs from the committed cache (data/zoo/graphs.jsonl.gz); timm only to rebuild it
 }
 
 
