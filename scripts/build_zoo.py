@@ -20,6 +20,8 @@ several models may share an ``arch``) and writes one JSON record per arch to
   record is appended as its own gzip member and the file closed, so a kill loses at most the
   archs in flight; a truncated last member is dropped on the next start. At the end the file is
   rewritten as one stream, ordered as the CSV's archs, one (latest) record per arch.
+- timm's fused attention is switched off (``timm.layers.set_fused_attn(False)``) from the
+  final pass on (the archs built before it took the fused route, which exports to the same ops).
 - One fresh (forked) process per arch, ``--workers`` at a time, killed after ``--timeout``
   seconds; so a model's memory is returned when its process ends. Cheapest first (by params).
 """
@@ -134,6 +136,9 @@ def build_one(row: dict) -> dict:
         from gennape.graph import from_module
 
         torch.set_num_threads(1)
+        # explicit q @ k^T attention: the legacy ONNX exporter cannot export some
+        # scaled_dot_product_attention calls, and FX sees the same ops as ONNX then
+        timm.layers.set_fused_attn(False)
         module = timm.create_model(arch, pretrained=False).eval()
         rec["module_params"] = sum(p.numel() for p in module.parameters())
         x = torch.zeros(1, 3, size, size)

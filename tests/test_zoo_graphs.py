@@ -9,12 +9,20 @@ import pytest
 from gennape.spaces.timm_zoo import (NO_TIMM, ZOO_GRAPHS, TimmZooSpace, load_zoo_graphs, read_zoo_records,
                                      zoo_archs)
 
-MIN_BUILT = 300  # of the 556 archs; the build script reports the rest's errors in their records
+MIN_BUILT = 465  # of the 556 archs; the build script reports the rest's errors in their records
 PARAM_TOL = 0.01  # relative, ours (BatchNorm folded) against timm's param_count_m
 # archs whose parameter count differs by more than PARAM_TOL, for a known reason: parameters the
 # canonical graph does not see (tensor constants added or multiplied in: position embeddings,
 # relative-position bias tables, LayerScale / gamma vectors; non-folded norms' affine pairs)
-PARAM_EXCEPTIONS: dict[str, str] = {}
+PARAM_EXCEPTIONS: dict[str, str] = {
+    "nest_tiny_jx": "per-level position embeddings (Add of a constant)",
+    "nest_small_jx": "per-level position embeddings",
+    "nest_base_jx": "per-level position embeddings",
+    "visformer_tiny": "position embeddings",
+    "maxvit_rmlp_pico_rw_256": "relative-position MLP bias on constants",
+    "pit_ti_224": "position embedding",
+    "dm_nfnet_f0": "ScaledStdConv: weights standardised at run time are not constants (-84 %)",
+}
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +57,21 @@ def test_hashes_are_those_of_the_serialised_graphs(records, graphs):
             assert cg.input_shape == (3, r["img_size"], r["img_size"]) and cg.name == r["arch"]
 
 
+def _reference_params(r: dict) -> int:
+    """timm's param_count_m, unless the CSV disagrees with timm.create_model's own module (the
+    TinyViTs: the CSV's count is ~half the module's), then the module's."""
+    if abs(r["module_params"] / r["timm_params"] - 1) > PARAM_TOL:
+        return r["module_params"]
+    return r["timm_params"]
+
+
 def test_params_agree_with_timm(records):
-    off = {r["arch"]: r["params"] / r["timm_params"] - 1 for r in records if r["ok"]}
+    off = {r["arch"]: r["params"] / _reference_params(r) - 1 for r in records if r["ok"]}
     bad = {a: round(d, 4) for a, d in off.items() if abs(d) > PARAM_TOL and a not in PARAM_EXCEPTIONS}
     assert not bad
+    assert max(abs(d) for a, d in off.items() if a in PARAM_EXCEPTIONS and a != "dm_nfnet_f0") < 0.05
+    # BatchNorm folding makes ours systematically a little smaller
+    assert sorted(off.values())[len(off) // 2] < 0
 
 
 def test_space_parses_only_zoo_archs_and_knows_their_resolution():
