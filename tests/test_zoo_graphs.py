@@ -81,7 +81,7 @@ def test_space_parses_only_zoo_archs_and_knows_their_resolution():
     with pytest.raises(ValueError):
         space.parse("not_a_timm_arch")
     sizes = {a: space.input_shape_of(a) for a in zoo_archs()}
-    assert all(s[0] == 3 and s[1] == s[2] >= 128 for s in sizes.values())
+    assert all(s[0] == 3 and s[1] == s[2] >= 96 for s in sizes.values())
 
 
 def test_build_needs_the_zoo_venv():
