@@ -45,7 +45,7 @@ def _tokens(s: Shape) -> int:
 def node_features(n: Node, total_flops: int, total_params: int) -> list[float]:
     """The ``NUM_FEATURES`` numbers of one node."""
     s_in = n.in_shapes[0] if n.in_shapes else n.out_shape
-    k = n.kernel or (0, 0)
+    k = (*n.kernel, *(1,) * (2 - len(n.kernel))) if n.kernel else (0, 0)  # a 1-D conv's kernel is (k, 1)
     c_in = _channels(s_in)
     return [
         math.log2(1 + c_in), math.log2(1 + _channels(n.out_shape)),
