@@ -45,7 +45,7 @@ def nb201_seed_noise() -> dict[str, dict[str, float]]:
     cells trained with at least two seeds (from the pinned ``metric_vals.pkl``)."""
     from scipy.stats import kendalltau
 
-    from gennape.data.derive import load_pickle
+    from gennape.data.derive import load_pickle, nb201_arch_groups
     from gennape.data.loaders import DEFAULT_DATA_DIR
     from gennape.data.paths import data_root
     from gennape.data.sources import UPSTREAM
@@ -57,9 +57,8 @@ def nb201_seed_noise() -> dict[str, dict[str, float]]:
     vals = load_pickle(path)
     out = {}
     for task, key in NB201_SEED_COLUMNS.items():
-        runtime, size, loss = (np.asarray(vals[key][k]) for k in ("runtime", "size_in_mb", "loss"))
-        group = np.cumsum(np.r_[True, (runtime[1:] != runtime[:-1]) | (size[1:] != size[:-1])]) - 1
-        frame = pd.DataFrame({"g": group, "acc": 100 - loss})
+        group = nb201_arch_groups(vals[key]["runtime"], vals[key]["size_in_mb"])
+        frame = pd.DataFrame({"g": group, "acc": 100 - np.asarray(vals[key]["loss"])})
         frame["seed"] = frame.groupby("g").cumcount()
         wide = frame.pivot(index="g", columns="seed", values="acc")[[0, 1]].dropna()
         out[task] = {"cells": len(wide), "srcc": srcc(wide[0], wide[1]),

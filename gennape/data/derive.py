@@ -118,6 +118,13 @@ def naslib_to_nb201(codes: tuple[int, ...] | str) -> str:
     return "+".join(cells)
 
 
+def nb201_arch_groups(runtime: np.ndarray, size_in_mb: np.ndarray) -> np.ndarray:
+    """Architecture index of each (arch, seed) row of ``metric_vals.pkl``: consecutive rows with
+    equal (runtime, size_in_mb) are one architecture."""
+    runtime, size = np.asarray(runtime), np.asarray(size_in_mb)
+    return np.cumsum(np.r_[True, (runtime[1:] != runtime[:-1]) | (size[1:] != size[:-1])]) - 1
+
+
 # --------------------------------------------------------------------------------------- registry
 @dataclass(frozen=True)
 class TableSpec:
@@ -203,9 +210,7 @@ def nb201_accuracies(metric_vals: Path, mini_bench: Path) -> pd.DataFrame:
         ("cifar100", "cifar100_valtest_200ep"),
         ("imagenet", "imagenet16_valtest_200ep"),
     ):
-        runtime, size = vals[key]["runtime"], vals[key]["size_in_mb"]
-        new_arch = np.r_[True, (runtime[1:] != runtime[:-1]) | (size[1:] != size[:-1])]
-        group = np.cumsum(new_arch) - 1
+        group = nb201_arch_groups(vals[key]["runtime"], vals[key]["size_in_mb"])
         if group[-1] + 1 != NB201_N_ARCHS:
             raise ValueError(
                 f"{metric_vals}: {key} has {group[-1] + 1} (runtime, size) groups, "

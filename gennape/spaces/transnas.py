@@ -375,19 +375,18 @@ class TransNASNetwork(nn.Module):
 # --- spaces -----------------------------------------------------------------------------------
 
 
-@register_space("transnas_macro")
-class TransNASMacroSpace(SearchSpace):
-    """TransNAS-Bench-101 macro: ResNet-style layer codes, 3,256 archs."""
+class _TransNASSpace(SearchSpace):
+    """What the two TransNAS spaces share: resolution, classes, the string id and the builder."""
 
     input_shape = INPUT_SHAPE
     num_classes = 100
 
-    def parse(self, value: Any) -> TransNASMacroSpec:
-        """Accept a spec, an arch string ``64-1242-basic``, or a NASLib tuple / tuple string."""
-        return parse_macro(value)
-
     def spec_to_str(self, spec: Any) -> str:
         return str(self.parse(spec))
+
+    def _skeleton(self, spec: Any) -> tuple[str, Any]:
+        """The macro code and the micro cell (None: ResNet basic blocks) of ``spec``'s network."""
+        raise NotImplementedError
 
     def build(self, spec: Any, num_classes: int = 100, C: int = BASE_CHANNELS) -> nn.Module:
         """Build the classification network.
@@ -397,7 +396,20 @@ class TransNASMacroSpace(SearchSpace):
             num_classes: 100 for class_object, 63 for class_scene.
             C: base width (benchmark: 64).
         """
-        return TransNASNetwork(self.parse(spec).code, None, C=C, num_classes=num_classes)
+        code, cell = self._skeleton(self.parse(spec))
+        return TransNASNetwork(code, cell, C=C, num_classes=num_classes)
+
+
+@register_space("transnas_macro")
+class TransNASMacroSpace(_TransNASSpace):
+    """TransNAS-Bench-101 macro: ResNet-style layer codes, 3,256 archs."""
+
+    def parse(self, value: Any) -> TransNASMacroSpec:
+        """Accept a spec, an arch string ``64-1242-basic``, or a NASLib tuple / tuple string."""
+        return parse_macro(value)
+
+    def _skeleton(self, spec: TransNASMacroSpec) -> tuple[str, None]:
+        return spec.code, None
 
     def enumerate(self) -> list[TransNASMacroSpec]:
         """The benchmark's 3,256 codes, by length, then ``itertools.product`` order over 1..4.
@@ -416,28 +428,15 @@ class TransNASMacroSpace(SearchSpace):
 
 
 @register_space("transnas_micro")
-class TransNASMicroSpace(SearchSpace):
+class TransNASMicroSpace(_TransNASSpace):
     """TransNAS-Bench-101 micro: 4 ops on 6 edges of a cell on the 64-41414 skeleton, 4,096 archs."""
-
-    input_shape = INPUT_SHAPE
-    num_classes = 100
 
     def parse(self, value: Any) -> TransNASMicroSpec:
         """Accept a spec, an arch string ``64-41414-1_00_210``, or a NASLib tuple / tuple string."""
         return parse_micro(value)
 
-    def spec_to_str(self, spec: Any) -> str:
-        return str(self.parse(spec))
-
-    def build(self, spec: Any, num_classes: int = 100, C: int = BASE_CHANNELS) -> nn.Module:
-        """Build the classification network.
-
-        Args:
-            spec: spec, arch string or NASLib tuple.
-            num_classes: 100 for class_object, 63 for class_scene.
-            C: base width (benchmark: 64).
-        """
-        return TransNASNetwork(MICRO_SKELETON, self.parse(spec), C=C, num_classes=num_classes)
+    def _skeleton(self, spec: TransNASMicroSpec) -> tuple[str, TransNASMicroSpec]:
+        return MICRO_SKELETON, spec
 
     def enumerate(self) -> list[TransNASMicroSpec]:
         """All 4,096 cells in ``itertools.product`` order over the codes 0..3 (the benchmark holds
