@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from torch_geometric.data import Data
 
 import gennape
 
@@ -34,8 +35,9 @@ from gennape.evaluate import (aggregate_seeds, fine_tuned, markdown_tables, save
 from gennape.features.store import default_path
 from gennape.finetune_cache import FinetuneCache
 from gennape.model.auxiliary import attach_features, stored_coverage
-from gennape.model.checkpoint import build_kwargs, save_checkpoint
-from gennape.model.dataset import Family, load_graphs
+from gennape.model.checkpoint import build_kwargs, load_checkpoint, save_checkpoint
+from gennape.model.corpus import expand_keys, load_task, mark_task, sample_weights, task_weights
+from gennape.model.dataset import Family
 from gennape.model.pipeline import FinetuneConfig, PretrainConfig, RegressConfig, fit, predict
 from gennape.model.predictor import GennapeNet, build_net
 
@@ -87,16 +89,17 @@ class StoredBaselines:
 def stored_baselines(family: Family, names: list[str]) -> StoredBaselines:
     """Sort ``names`` by how much of ``family`` its feature store covers; a line names those it
     covers only in part, and those it lacks."""
-    cover = stored_coverage(family.graphs, family.name, names)
+    cover = stored_coverage(family.graphs, family.variant, names)
     full = [n for n in names if cover[n].all()]
     partial = [n for n in names if cover[n].any() and not cover[n].all()]
     subset = np.flatnonzero(np.logical_and.reduce([cover[n] for n in partial])) if partial else np.array([], int)
     if partial:
-        print(f"{family.name}: single-feature baselines {', '.join(partial)} stored for part of the family only: "
+        print(f"{family.key}: single-feature baselines {', '.join(partial)} stored for part of the family only: "
               f"scored on the {len(subset)} of {len(family)} architectures that have them all")
     if absent := [n for n in names if not cover[n].any()]:
-        print(f"{family.name}: single-feature baselines skipped, not stored: {', '.join(absent)} "
-              f"(python -m gennape.features family={family.name} features=[{','.join(absent)}])")
+        task = f" task={family.task}" if family.task else ""
+        print(f"{family.key}: single-feature baselines skipped, not stored: {', '.join(absent)} "
+              f"(python -m gennape.features family={family.name}{task} features=[{','.join(absent)}])")
     return StoredBaselines(full, partial, subset.tolist())
 
 
@@ -177,20 +180,59 @@ def added_variants(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
     return [k for k in new if k not in old]
 
 
-def build_and_fit(mc: dict[str, Any], train: Family, val: Family, trainer_kwargs: dict[str, Any],
+def build_and_fit(mc: dict[str, Any], train: list[Data], val: list[Data], trainer_kwargs: dict[str, Any],
                   logger: Any, root_dir: Path, seed: int, resume: bool = False,
-                  attached: list[str] | None = None) -> tuple[GennapeNet, dict[str, Any]]:
+                  attached: list[str] | None = None, labels: str = "raw",
+                  weights: np.ndarray | None = None) -> tuple[GennapeNet, dict[str, Any]]:
     """A fresh net from model config ``mc``, fitted on ``train`` with early stopping on ``val``
     (``resume``: pick up the stages kept in ``root_dir``; ``attached``: the features the graphs
-    carry, of which the net reads its own)."""
+    carry, of which the net reads its own; ``labels``: how the graphs' labels were normalised;
+    ``weights``: per-graph draw weights)."""
     net = build_net(**build_kwargs(mc), seed=seed)
+    net.labels = labels
     attached = list(attached or [])
     if mc["aux_features"] and list(mc["aux_features"]) != attached:
         net.aux_columns = [attached.index(n) for n in mc["aux_features"]]
-    info = fit(net, train.graphs, val.graphs if len(val) else None, PretrainConfig(**mc["pretrain"]),
+    info = fit(net, train, val or None, PretrainConfig(**mc["pretrain"]),
                RegressConfig(**mc["regress"]), trainer_kwargs, logger, root_dir, seed, resume,
-               fill_unseen=mc.get("fill_unseen_ops", True))
+               fill_unseen=mc.get("fill_unseen_ops", True), weights=weights)
     return net, info
+
+
+def _reference(path: str, attached: list[str]) -> GennapeNet:
+    """A shipped checkpoint scored beside the run's models (``eval.reference_models``), reading its
+    own features among the ``attached`` ones."""
+    ckpt = load_checkpoint(Path(__file__).resolve().parent / path)  # relative to the project (or absolute)
+    if missing := [n for n in ckpt.aux_features if n not in attached]:
+        raise SystemExit(f"reference model {path} takes features {missing} the run does not attach")
+    if ckpt.aux_features:
+        ckpt.net.aux_columns = [attached.index(n) for n in ckpt.aux_features]
+    return ckpt.net
+
+
+def _load(key: str, limit: int | None, d: DictConfig) -> Family:
+    """Task ``key``'s family, a random ``limit`` of it (reproducible with ``data.split_seed``)."""
+    fam = load_task(key, d.get("nb201_cells"), d.workers)
+    if limit is not None and limit < len(fam):
+        fam = fam.subset(np.sort(np.random.default_rng(d.split_seed).choice(len(fam), size=limit, replace=False)))
+    return fam
+
+
+def _split(fam: Family, index: int, d: DictConfig, own: list[int]) -> tuple[Family, Family, Family]:
+    """A training task's train / val / test parts; train and val get task ``index`` and their
+    labels normalised (``data.labels``) within each part. With ``data.featured_only``, only
+    architectures with all of the main model's features (``own`` columns) are kept (not the
+    variants': adding a variant to a run must not change everyone's split)."""
+    if own and d.get("featured_only"):
+        fam = fam.subset([i for i, g in enumerate(fam.graphs) if bool(g.aux_mask[0, own].all())])
+    tr, va, te = (fam.subset(ix) for ix in split_indices(len(fam), d.val_fraction, d.test_fraction, d.split_seed))
+    return mark_task(tr, index, d.labels), mark_task(va, index, d.labels), te
+
+
+def label_quantiles(fam: Family, n: int = 101) -> list[float]:
+    """The task's label distribution, as ``n`` quantiles: what a score model's output (a normal
+    quantile within the task) maps back to on the task's own scale."""
+    return np.quantile(fam.y, np.linspace(0, 1, n)).round(4).tolist()
 
 
 def _log(logger: Any, rows: list[dict[str, Any]], info: dict[str, Any], out_dir: Path) -> None:
@@ -230,52 +272,70 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     d = cfg.data
     t0 = time.perf_counter()
-    source = load_graphs(d.source, d.target, d.limit, d.split_seed, workers=d.workers)
-    targets = [load_graphs(f, None, d.target_limit, d.split_seed, workers=d.workers) for f in d.targets]
+    train_keys = expand_keys(d.train)
+    sources = [_load(k, d.limit, d) for k in train_keys]
+    targets = [_load(k, d.target_limit, d) for k in expand_keys(d.targets) if k not in train_keys]
     configs = model_configs(cfg)
     features, scaling = aux_features(configs)
     # Features no model reads, attached after the models' own columns where a family's store holds
     # them (for every architecture, or for part: then on that part), only to be reported alone.
     extra = [n for n in cfg.eval.get("feature_baselines") or [] if n not in features]
     attached = features + extra  # the nets read their columns by position among the first ones
-    for fam in (source, *targets):  # a column a family's store lacks is simply missing
-        if features or (extra and default_path(fam.name).is_file()):
-            attach_features(fam.graphs, fam.name, features + extra, scaling)
-    stored_of = {fam.name: stored_baselines(fam, extra) for fam in targets}
+    for fam in (*sources, *targets):  # a column a family's store lacks is simply missing
+        if features or (extra and default_path(fam.variant).is_file()):
+            attach_features(fam.graphs, fam.variant, features + extra, scaling)
+    stored_of = {fam.key: stored_baselines(fam, extra) for fam in targets}
     own = [features.index(n) for n in configs[cfg.model.name]["aux_features"]]
-    if own and d.get("featured_only"):  # only architectures with all of the main model's features
-        # (not the variants': adding a variant to a run must not change everyone's split)
-        source = source.subset([i for i, g in enumerate(source.graphs) if bool(g.aux_mask[0, own].all())])
-    tr, va, te = split_indices(len(source), d.val_fraction, d.test_fraction, d.split_seed)
-    train_f, val_f, test_f = source.subset(tr), source.subset(va), source.subset(te)
-    info: dict[str, Any] = {"graph_load_seconds": time.perf_counter() - t0, "train_size": len(train_f),
-                            "val_size": len(val_f), "test_size": len(test_f), "code": code_version()}
-    ft = FinetuneConfig(**cfg.eval.fine_tune)
+    parts = [_split(fam, i, d, own) for i, fam in enumerate(sources)]
+    train_g = [g for tr, _, _ in parts for g in tr.graphs]
+    val_g = [g for _, va, _ in parts for g in va.graphs]
+    tests = [te for _, _, te in parts if len(te)]
+    weights = None
+    if len(sources) > 1 and d.get("task_alpha") is not None:  # every task its share of the draws
+        shares = task_weights({fam.key: len(tr) for fam, (tr, _, _) in zip(sources, parts)}, float(d.task_alpha))
+        weights = sample_weights([int(g.task) for g in train_g], [shares[fam.key] for fam in sources])
+    info: dict[str, Any] = {"graph_load_seconds": time.perf_counter() - t0, "train_size": len(train_g),
+                            "val_size": len(val_g), "test_size": sum(len(te) for te in tests),
+                            "tasks": {fam.key: len(tr) for fam, (tr, _, _) in zip(sources, parts)},
+                            "code": code_version()}
+    ft = FinetuneConfig(**{**cfg.eval.fine_tune, "samples": 0})
+    samples = cfg.eval.fine_tune.samples
+    samples = list(samples) if OmegaConf.is_list(samples) or isinstance(samples, list) else [int(samples)]
     # Every feature alone as a baseline on the same architectures (FLOPs and params are there already).
     baselines = list(cfg.eval.baselines) + [f"feature:{n}" for n in features if n not in cfg.eval.baselines]
-    stored_of[source.name] = stored_baselines(test_f, extra) if len(test_f) else StoredBaselines([], [], [])
+    for te in tests:
+        stored_of[te.key] = stored_baselines(te, extra)
     tables, nets, uncertainty = [], {}, []
     for seed in cfg.seeds:
         nets = {}
         for name, mc in configs.items():
             nets[name], info[f"{name}/seed{seed}"] = build_and_fit(
-                mc, train_f, val_f, trainer_kwargs, logger, out_dir / f"{name}_seed{seed}", seed, resume, attached)
+                mc, train_g, val_g, trainer_kwargs, logger, out_dir / f"{name}_seed{seed}", seed, resume, attached,
+                d.labels, weights)
+        for name, path in (cfg.eval.get("reference_models") or {}).items():  # scored beside, never trained
+            nets[name] = _reference(path, attached)
         if seed == cfg.seeds[0]:
             main_cfg = configs[cfg.model.name]
             ckpt = save_checkpoint(out_dir / "model.ckpt", nets[cfg.model.name], main_cfg,
                                    aux_features=main_cfg["aux_features"], aux_scaling=main_cfg["aux_scaling"],
-                                   meta={"family": source.name, "target": source.target, "seed": seed,
-                                         "train_size": len(train_f), "overrides": _overrides()})
+                                   meta={"family": ", ".join(fam.key for fam in sources),
+                                         "target": ", ".join(fam.target for fam in sources), "seed": seed,
+                                         "train_size": len(train_g), "labels": d.labels,
+                                         "tasks": {fam.key: label_quantiles(fam) for fam in sources},
+                                         "overrides": _overrides()})
             print(f"checkpoint: {ckpt}")
-        rows = zero_shot_rows(nets, test_f, baselines, stored_of[source.name], "in-family test") if len(test_f) else []
+        rows = [r for te in tests for r in zero_shot_rows(nets, te, baselines, stored_of[te.key], "in-family test")]
         for fam in targets:
-            stored = stored_of[fam.name]
+            stored = stored_of[fam.key]
             rows += zero_shot_rows(nets, fam, baselines, stored)
             if seed == cfg.seeds[0]:
                 uncertainty.append(uncertainty_check(nets[cfg.model.name], fam))
-            if ft.seeds > 0:
-                caches = {name: FinetuneCache(out_dir / f"{name}_seed{seed}") for name in nets}
-                rows += fine_tuned(nets, fam, ft, baselines + [f"feature:{n}" for n in stored.full], trainer_kwargs, caches)
+            if ft.seeds > 0 and (cfg.eval.get("fine_tune_tasks", "all") == "all" or fam.task is None):
+                tuned = {n: net for n, net in nets.items() if n not in (cfg.eval.get("reference_models") or {})}
+                caches = {name: FinetuneCache(out_dir / f"{name}_seed{seed}") for name in tuned}
+                for k in samples:
+                    rows += fine_tuned(tuned, fam, replace(ft, samples=k),
+                                       baselines + [f"feature:{n}" for n in stored.full], trainer_kwargs, caches)
         tables.append(rows)
     rows = tables[0] if len(tables) == 1 else aggregate_seeds(tables)
     info["total_seconds"] = time.perf_counter() - t0
@@ -294,11 +354,51 @@ def train(cfg: DictConfig) -> dict[str, Any]:
               f"{u['srcc_uncertainty_abs_error']}, MAE most/least certain quarter "
               f"{u['mae_most_certain_quarter']:.2f} / {u['mae_least_certain_quarter']:.2f}")
     if cfg.eval.plots:
-        _plots(nets, cfg.model.name, [f for f in (test_f, *targets) if len(f)], source, out_dir)
+        _plots(nets, cfg.model.name, [*tests, *targets], {te.key for te in tests}, out_dir)
     _log(logger, rows, info, out_dir)
     if logger is not None and hasattr(logger, "experiment") and hasattr(logger.experiment, "finish"):
         logger.experiment.finish()
     return {"rows": rows, "info": info, "output_dir": str(out_dir)}
+
+
+def lofo(cfg: DictConfig) -> dict[str, Any]:
+    """Leave-one-family-out (``experiment=lofo``): one ``train`` run per held-out family F of
+    ``lofo.families`` in ``<run>/<F>/``, trained on every other task of ``data.train`` and scored on
+    F's; a finished fold is read back, an interrupted one resumed. Writes ``lofo.md`` / ``lofo.json``
+    (:mod:`gennape.lofo`) and ``results.md`` / ``results.json`` (every fold's rows)."""
+    from gennape import lofo as lofo_report
+
+    out_dir = Path(cfg.ckpt_path if cfg.get("ckpt_path") else cfg.output_dir)
+    if cfg.get("ckpt_path"):
+        check_same_run(cfg, out_dir)
+    keys = expand_keys(cfg.data.train)
+    families = list(cfg.lofo.families)
+    rows, info = [], {}
+    for fam in families:
+        fold_dir = out_dir / fam
+        done = fold_dir / "results.json"
+        if done.is_file():
+            res = json.loads(done.read_text())
+            print(f"lofo: {fam} finished earlier ({done})")
+        else:
+            fold_dir.mkdir(parents=True, exist_ok=True)
+            held = [k for k in keys if lofo_report.family_of(k) == fam]
+            if not held:
+                raise SystemExit(f"lofo.families: {fam} has no task in data.train ({', '.join(keys)})")
+            fold = OmegaConf.merge(cfg, {"data": {"train": [k for k in keys if k not in held], "targets": held},
+                                         "output_dir": str(fold_dir), "ckpt_path": str(fold_dir)})
+            print(f"lofo: holding out {fam} ({', '.join(held)})")
+            res = train(fold)
+        rows += res["rows"]
+        info[fam] = res["info"]
+    summary = lofo_report.summarise(rows, families, cfg.model.name)
+    save_results(rows, out_dir, {"info": info, "config": OmegaConf.to_container(cfg, resolve=True)})
+    (out_dir / "lofo.json").write_text(json.dumps({"summary": summary, "targets": lofo_report.targets(summary)},
+                                                  indent=2, default=float))
+    table = lofo_report.markdown(summary, cfg.model.name)
+    (out_dir / "lofo.md").write_text(table)
+    print(table)
+    return {"rows": rows, "info": info, "summary": summary, "output_dir": str(out_dir)}
 
 
 def code_version() -> str:
@@ -334,15 +434,16 @@ def _overrides() -> list[str]:
         return []
 
 
-def _plots(nets: dict[str, GennapeNet], main: str, families: list[Family], source: Family, out_dir: Path) -> None:
+def _plots(nets: dict[str, GennapeNet], main: str, families: list[Family], tests: set[str], out_dir: Path) -> None:
     from gennape.model.plots import embedding_pca, pred_vs_true
 
     net = nets[main]
     embeddings = {}
     for fam in families:
         res = predict(net, fam.graphs, details=True)
-        label = fam.name if fam.name != source.name else f"{fam.name} (test)"
-        pred_vs_true(fam.y, res["accuracy"], f"{main}: {label}", out_dir / f"pred_vs_true_{fam.name}.png")
+        label = f"{fam.key} (test)" if fam.key in tests else fam.key
+        pred_vs_true(fam.y, res["accuracy"], f"{main}: {label}",
+                     out_dir / f"pred_vs_true_{fam.key.replace('/', '_')}.png")
         embeddings[label] = res["embedding"]
     if embeddings:
         embedding_pca(embeddings, out_dir / "embedding.png")
@@ -351,7 +452,7 @@ def _plots(nets: dict[str, GennapeNet], main: str, families: list[Family], sourc
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     """Hydra entry; returns the main model's mean zero-shot SRCC (a sweep objective)."""
-    res = train(cfg)
+    res = lofo(cfg) if cfg.get("protocol") == "lofo" else train(cfg)
     zs = [r["srcc"] for r in res["rows"] if r["setting"] == "zero-shot" and r["method"] == cfg.model.name]
     return float(np.mean(zs)) if zs else float("nan")
 

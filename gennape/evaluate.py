@@ -18,10 +18,12 @@ import numpy as np
 from torch_geometric.data import Data
 
 from gennape.finetune_cache import FinetuneCache, entry_key, graphs_fingerprint, inputs_fingerprint
+from gennape.model.corpus import normalise_labels
 from gennape.model.dataset import Family
 from gennape.model.metrics import RANKING_METRICS, list_metrics, score
 from gennape.model.pipeline import FinetuneConfig, fine_tune, predict
 from gennape.model.predictor import GennapeNet
+from gennape.model.size import SIZE_FEATURES, size_features, size_fit
 from gennape.registry import Registry
 
 Baseline = Callable[[Sequence[Data]], np.ndarray]
@@ -54,6 +56,15 @@ def get_baseline(name: str) -> Baseline:
 
 register_baseline("flops")(lambda graphs: np.array([float(d.flops) for d in graphs]))
 register_baseline("params")(lambda graphs: np.array([float(d.params) for d in graphs]))
+register_baseline("weight_layers")(lambda graphs: size_features(graphs)[:, SIZE_FEATURES.index("weight_layers")])
+register_baseline("depth")(lambda graphs: size_features(graphs)[:, SIZE_FEATURES.index("depth")])
+
+# Baselines fitted on the fine-tuning labels: ``fn(train graphs, train labels, test graphs) -> predictions``
+# (in the labels' unit, so they have an MAE), reported beside the fine-tuned models.
+FittedBaseline = Callable[[Sequence[Data], np.ndarray, Sequence[Data]], np.ndarray]
+_FITTED: Registry[FittedBaseline] = Registry("fitted baseline")
+register_fitted_baseline = _FITTED.register
+register_fitted_baseline("size_fit")(size_fit)
 
 
 def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int = 0
@@ -69,10 +80,32 @@ def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int =
 # Not a quality metric: Spearman of a method's scores with FLOPs on the same architectures. Near 1
 # means the method ranks like a FLOPs counter, whatever its accuracy metrics say.
 FLOPS_AGREEMENT = "srcc_flops"
+# What a method knows beyond compute: Spearman within each FLOPs quintile of the scored set, averaged.
+WITHIN_FLOPS = "srcc_within_flops"
+
+
+def within_flops_srcc(y: np.ndarray, pred: np.ndarray, flops: np.ndarray, bins: int = 5) -> float | None:
+    """Mean Spearman of ``pred`` with ``y`` within each of ``bins`` FLOPs quantile bins (ties in
+    FLOPs kept in one bin; bins with fewer than 3 architectures or one label skipped)."""
+    order = np.argsort(flops, kind="stable")
+    edges = np.quantile(flops, np.linspace(0, 1, bins + 1)[1:-1])
+    which = np.searchsorted(edges, flops[order], side="right")
+    vals = []
+    for b in range(bins):
+        idx = order[which == b]
+        if len(idx) >= 3 and np.ptp(y[idx]) > 0 and np.ptp(pred[idx]) > 0:
+            vals.append(score(y[idx], pred[idx], ("srcc",))["srcc"])
+    return float(np.mean(vals)) if vals else None
 
 
 def _columns() -> list[str]:
-    return [*list_metrics(), FLOPS_AGREEMENT]
+    return [*list_metrics(), FLOPS_AGREEMENT, WITHIN_FLOPS]
+
+
+def calibrated(net: GennapeNet) -> bool:
+    """Whether ``net`` predicts accuracies (trained or fine-tuned on published labels) rather than
+    a score (trained on labels normalised within each task: ``net.labels``)."""
+    return getattr(net, "labels", "raw") == "raw"
 
 
 def _row(family: str, setting: str, method: str, runs: list[dict[str, float]]) -> dict[str, Any]:
@@ -87,15 +120,21 @@ def _row(family: str, setting: str, method: str, runs: list[dict[str, float]]) -
 
 
 def _score_all(models: dict[str, GennapeNet], baselines: Sequence[str], graphs: Sequence[Data],
-               y: np.ndarray) -> dict[str, dict[str, float]]:
+               y: np.ndarray, fitted: dict[str, np.ndarray] | None = None) -> dict[str, dict[str, float]]:
+    """Every model's, baseline's and ``fitted`` prediction's metrics on ``graphs`` (labels ``y``);
+    models that predict a score, not an accuracy, have no MAE."""
     flops = get_baseline("flops")(graphs)
 
     def scored(pred: np.ndarray, metrics: tuple[str, ...] | None = None) -> dict[str, float]:
-        return score(y, pred, metrics) | {FLOPS_AGREEMENT: score(flops, pred, ("srcc",))["srcc"]}
+        return score(y, pred, metrics) | {FLOPS_AGREEMENT: score(flops, pred, ("srcc",))["srcc"],
+                                          WITHIN_FLOPS: within_flops_srcc(y, pred, flops)}
 
-    out = {name: scored(predict(net, graphs)) for name, net in models.items()}
+    out = {name: scored(predict(net, graphs), None if calibrated(net) else RANKING_METRICS)
+           for name, net in models.items()}
     for b in baselines:
         out[b] = scored(get_baseline(b)(graphs), RANKING_METRICS)
+    for name, pred in (fitted or {}).items():
+        out[name] = scored(pred)
     return out
 
 
@@ -103,20 +142,22 @@ def zero_shot(models: dict[str, GennapeNet], family: Family, baselines: Sequence
               setting: str = "zero-shot") -> list[dict[str, Any]]:
     """Rows scoring every model and baseline on every architecture of ``family``."""
     scores = _score_all(models, baselines, family.graphs, family.y)
-    return [_row(family.name, setting, name, [s]) for name, s in scores.items()]
+    return [_row(family.key, setting, name, [s]) for name, s in scores.items()]
 
 
 def fine_tuned(models: dict[str, GennapeNet], family: Family, cfg: FinetuneConfig,
                baselines: Sequence[str] = ("flops", "params"), trainer_kwargs: dict[str, Any] | None = None,
-               caches: dict[str, FinetuneCache] | None = None) -> list[dict[str, Any]]:
+               caches: dict[str, FinetuneCache] | None = None,
+               fitted: Sequence[str] = ("size_fit",)) -> list[dict[str, Any]]:
     """Rows for ``cfg.seeds`` fine-tuning runs on ``cfg.samples`` random labelled architectures,
-    each scored (with the baselines) on the family's remaining architectures.
+    each scored (with the baselines, and the ``fitted`` baselines trained on the same labels) on
+    the family's remaining architectures.
 
     ``caches`` (per model name) keep each fine-tuned model's scores: a model whose scores for this
     family, setting and seed are stored is not fine-tuned again (see ``gennape.finetune_cache``).
     """
     if cfg.samples >= len(family):
-        raise ValueError(f"{family.name}: cannot fine-tune on {cfg.samples} of {len(family)} architectures")
+        raise ValueError(f"{family.key}: cannot fine-tune on {cfg.samples} of {len(family)} architectures")
     caches = caches or {}
     structure = graphs_fingerprint(family.graphs) if caches else None
     inputs_fp = {name: inputs_fingerprint(net, family.graphs, structure) for name, net in models.items() if name in caches}
@@ -124,7 +165,8 @@ def fine_tuned(models: dict[str, GennapeNet], family: Family, cfg: FinetuneConfi
     for seed in range(cfg.seeds):
         perm = np.random.default_rng(1000 + seed).permutation(len(family))
         tune, rest = family.subset(np.sort(perm[:cfg.samples])), family.subset(np.sort(perm[cfg.samples:]))
-        scores = _score_all({}, baselines, rest.graphs, rest.y)
+        fits = {f: _FITTED.get(f)(tune.graphs, tune.y, rest.graphs) for f in fitted}
+        scores = _score_all({}, baselines, rest.graphs, rest.y, fits)
         for name, net in models.items():
             cache = caches.get(name)
             key = entry_key(inputs_fp[name], cfg, trainer_kwargs, seed) if cache is not None else ""
@@ -133,11 +175,11 @@ def fine_tuned(models: dict[str, GennapeNet], family: Family, cfg: FinetuneConfi
                 tuned = fine_tune(net, tune.graphs, cfg, trainer_kwargs, seed)
                 stored = _score_all({name: tuned}, (), rest.graphs, rest.y)[name]
                 if cache is not None:
-                    cache.put(key, stored, f"{family.name}, fine-tuned ({cfg.samples}), seed {seed}")
+                    cache.put(key, stored, f"{family.key}, fine-tuned ({cfg.samples}), seed {seed}")
             scores[name] = stored
-        for name in [*models, *baselines]:  # models first, as in every other table
+        for name in [*models, *fits, *baselines]:  # models first, as in every other table
             per_method.setdefault(name, []).append(scores[name])
-    return [_row(family.name, f"fine-tuned ({cfg.samples})", name, runs) for name, runs in per_method.items()]
+    return [_row(family.key, f"fine-tuned ({cfg.samples})", name, runs) for name, runs in per_method.items()]
 
 
 def uncertainty_check(net: GennapeNet, family: Family) -> dict[str, Any]:
@@ -146,7 +188,9 @@ def uncertainty_check(net: GennapeNet, family: Family) -> dict[str, Any]:
     quarters of the predictions.
     """
     res = predict(net, family.graphs, details=True)
-    err, unc = np.abs(res["accuracy"] - family.y), res["uncertainty"]
+    # A score model's errors are measured against the labels normalised as it was trained.
+    y = family.y if calibrated(net) else normalise_labels(family.y, net.labels)
+    err, unc = np.abs(res["accuracy"] - y), res["uncertainty"]
     u = np.clip(res["memberships"], 1e-12, 1.0)
     entropy = -(u * np.log(u)).sum(1)
     order = np.argsort(unc)
@@ -155,7 +199,7 @@ def uncertainty_check(net: GennapeNet, family: Family) -> dict[str, Any]:
     def rho(x: np.ndarray) -> float | None:
         return score(err, x, ("srcc",))["srcc"] if np.ptp(x) > 0 else None
 
-    return {"family": family.name, "n": len(order), "srcc_uncertainty_abs_error": rho(unc),
+    return {"family": family.key, "n": len(order), "srcc_uncertainty_abs_error": rho(unc),
             "srcc_entropy_abs_error": rho(entropy),
             "mae_most_certain_quarter": float(err[order[:q]].mean()),
             "mae_least_certain_quarter": float(err[order[-q:]].mean()),
@@ -182,16 +226,17 @@ def _fmt(row: dict[str, Any], metric: str) -> str:
 
 
 def markdown_tables(rows: list[dict[str, Any]]) -> str:
-    """One markdown table per family (rows grouped by setting). ρ(FLOPs): Spearman of the method's
-    scores with FLOPs, a diagnostic, not a quality metric."""
-    header = ("| setting | method | SRCC | Kendall τ | NDCG@10 | MAE | ρ(FLOPs) |\n"
-              "|---|---|---|---|---|---|---|")
+    """One markdown table per family (rows grouped by setting). SRCC in FLOPs quintiles: what a
+    method ranks right among networks of like compute. ρ(FLOPs): Spearman of the method's scores
+    with FLOPs, a diagnostic, not a quality metric."""
+    header = ("| setting | method | SRCC | Kendall τ | NDCG@10 | MAE | SRCC in FLOPs quintiles | ρ(FLOPs) |\n"
+              "|---|---|---|---|---|---|---|---|")
     parts = []
     for fam in dict.fromkeys(r["family"] for r in rows):
         lines = [f"### {fam}", "", header]
         for r in (r for r in rows if r["family"] == fam):
             lines.append(f"| {r['setting']} | {r['method']} | " +
-                         " | ".join(_fmt(r, m) for m in ("srcc", "kendall", "ndcg10", "mae", FLOPS_AGREEMENT)) + " |")
+                         " | ".join(_fmt(r, m) for m in ("srcc", "kendall", "ndcg10", "mae", WITHIN_FLOPS, FLOPS_AGREEMENT)) + " |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
 

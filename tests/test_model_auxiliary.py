@@ -63,7 +63,7 @@ def test_attach_features_by_hash_with_a_missing_mask(tmp_path):
 def test_train_with_features_writes_a_checkpoint_that_takes_them(tmp_path, monkeypatch):
     _fill_stores(tmp_path / "features")
     monkeypatch.setattr(store_mod, "DEFAULT_DIR", tmp_path / "features")
-    monkeypatch.setattr(train_mod, "load_graphs", _family)
+    monkeypatch.setattr(train_mod, "load_task", _family)
     res = train_mod.train(_cfg(tmp_path / "run", "model.aux_features=[good,noise]", "model.aux_scaling=train",
                                "eval.fine_tune.seeds=0", "eval.plots=false"))
     ckpt = load_checkpoint(tmp_path / "run" / "model.ckpt")
@@ -99,7 +99,7 @@ def test_feature_baselines_are_reported_where_stored(tmp_path, monkeypatch, caps
         for g in _family("nb101").graphs:
             fs.put(g.hash, {"partial": ProxyResult(g.y.item())})
     monkeypatch.setattr(store_mod, "DEFAULT_DIR", tmp_path / "features")
-    monkeypatch.setattr(train_mod, "load_graphs", _family)
+    monkeypatch.setattr(train_mod, "load_task", _family)
     res = train_mod.train(_cfg(tmp_path / "run", "model.aux_features=[noise]", "eval.fine_tune.seeds=1",
                                "eval.plots=false", "eval.kgnn_baseline=false", "data.featured_only=true",
                                "eval.feature_baselines=[good,partial,absent]"))
@@ -127,7 +127,7 @@ def test_models_of_one_run_take_their_own_feature_subsets(tmp_path, monkeypatch)
     """One run, three feature sets: each model's heads read their own columns of the attached features."""
     _fill_stores(tmp_path / "features")
     monkeypatch.setattr(store_mod, "DEFAULT_DIR", tmp_path / "features")
-    monkeypatch.setattr(train_mod, "load_graphs", _family)
+    monkeypatch.setattr(train_mod, "load_task", _family)
     res = train_mod.train(_cfg(tmp_path / "run", "model.aux_features=[noise]", "eval.fine_tune.seeds=1",
                                "eval.plots=false", "eval.kgnn_baseline=false",
                                "+eval.variants.with-good.aux_features=[good,noise]",
@@ -212,7 +212,7 @@ def test_featured_only_follows_the_main_model_not_the_variants(tmp_path, monkeyp
     adding a variant to a run never changes the other models' architectures."""
     _fill_stores(tmp_path / "features")
     monkeypatch.setattr(store_mod, "DEFAULT_DIR", tmp_path / "features")
-    monkeypatch.setattr(train_mod, "load_graphs", _family)
+    monkeypatch.setattr(train_mod, "load_task", _family)
     common = ("model.aux_features=[noise]", "eval.fine_tune.seeds=0", "eval.plots=false",
               "eval.kgnn_baseline=false", "data.featured_only=true", "eval.feature_baselines=[]")
     res = train_mod.train(_cfg(tmp_path / "run", *common, "+eval.variants.with-good.aux_features=[noise,good]"))

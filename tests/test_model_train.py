@@ -21,7 +21,7 @@ from gennape.model.synthetic import synthetic_graphs  # noqa: E402
 torch.set_num_threads(1)
 
 
-def _fake_load_graphs(family, target=None, limit=None, seed=0, workers=1, **_):
+def _fake_load_task(family, *_, **__):
     n = {"nb201": 90, "nb101": 40, "nb301": 40}[family]
     graphs = synthetic_graphs(n, seed={"nb201": 0, "nb101": 1, "nb301": 2}[family])
     table = pd.DataFrame({"spec": [f"{family}-{i}" for i in range(n)], "acc": [g.y.item() for g in graphs]})
@@ -29,6 +29,8 @@ def _fake_load_graphs(family, target=None, limit=None, seed=0, workers=1, **_):
 
 
 def _cfg(tmp_path, *overrides):
+    if not any(o.startswith("experiment=") for o in overrides):  # the single-family protocol
+        overrides = ("experiment=nb201_transfer", *overrides)
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         return compose("config", overrides=[
             "trainer=fast", f"output_dir={tmp_path}", "model.hidden=16", "model.num_layers=1",
@@ -70,7 +72,7 @@ def test_resume_refuses_another_experiment(tmp_path):
 
 def _finished_run(tmp_path, monkeypatch, *overrides):
     """A finished run in ``tmp_path/run`` (with its saved config, as Hydra writes it) and its result."""
-    monkeypatch.setattr(train_mod, "load_graphs", _fake_load_graphs)
+    monkeypatch.setattr(train_mod, "load_task", _fake_load_task)
     run = tmp_path / "run"
     first = _cfg(run, *overrides)
     (run / ".hydra").mkdir(parents=True)
@@ -132,7 +134,7 @@ def test_fast_trainer_overrides_eval(tmp_path):
 
 
 def test_train_writes_tables_and_compare_reads_them(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(train_mod, "load_graphs", _fake_load_graphs)
+    monkeypatch.setattr(train_mod, "load_task", _fake_load_task)
     res = train_mod.train(_cfg(tmp_path / "run", "model.heads=2"))
     methods = {(r["family"], r["setting"], r["method"]) for r in res["rows"]}
     for fam in ("nb101", "nb301"):
@@ -163,7 +165,7 @@ def test_train_writes_tables_and_compare_reads_them(tmp_path, monkeypatch, capsy
 
 def test_wandb_logger_runs_offline_and_keeps_tables_and_plots(tmp_path, monkeypatch):
     """logger=wandb writes an offline run (config, metrics, results table, plots); no network."""
-    monkeypatch.setattr(train_mod, "load_graphs", _fake_load_graphs)
+    monkeypatch.setattr(train_mod, "load_task", _fake_load_task)
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)

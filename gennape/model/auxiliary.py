@@ -64,9 +64,15 @@ def set_aux(graph: Data, values: Sequence[float]) -> Data:
     return graph
 
 
+# Features every encoded graph carries itself (``Data.flops``, ``Data.params``): read from the graph,
+# never from a store, so any task's networks have them whether or not a store was computed.
+GRAPH_FEATURES = ("flops", "params")
+
+
 def attach_features(graphs: Sequence[Data], family: str, names: Sequence[str], scaling: str = "train",
                     store: str | os.PathLike | None = None) -> np.ndarray:
-    """Set ``aux`` / ``aux_mask`` of a family's graphs from its feature store; returns the raw values.
+    """Set ``aux`` / ``aux_mask`` of a family's graphs from its feature store (the
+    :data:`GRAPH_FEATURES` from the graphs themselves); returns the raw values.
 
     Args:
         graphs: the family's graphs (each with its ``hash``), the set ``scaling`` sees.
@@ -77,13 +83,20 @@ def attach_features(graphs: Sequence[Data], family: str, names: Sequence[str], s
     """
     from gennape.features.store import FeatureStore, default_path
 
-    path = Path(store) if store else default_path(family)
-    if not path.is_file():
-        raise FileNotFoundError(f"{family}: no feature table at {path}; compute it with "
-                                f"`python -m gennape.features family={family} features=[{','.join(names)}]`")
-    with FeatureStore(path) as fs:
-        frame = fs.frame(list(names))
-    values = frame.reindex([d.hash for d in graphs]).to_numpy(dtype=np.float64)
+    values = np.full((len(graphs), len(names)), np.nan)
+    for j, n in enumerate(names):
+        if n in GRAPH_FEATURES:
+            values[:, j] = [float(getattr(d, n)) for d in graphs]
+    stored = [n for n in names if n not in GRAPH_FEATURES]
+    if stored:
+        path = Path(store) if store else default_path(family)
+        if not path.is_file():
+            raise FileNotFoundError(f"{family}: no feature table at {path}; compute it with "
+                                    f"`python -m gennape.features family={family} features=[{','.join(stored)}]`")
+        with FeatureStore(path) as fs:
+            frame = fs.frame(stored)
+        cols = [j for j, n in enumerate(names) if n not in GRAPH_FEATURES]
+        values[:, cols] = frame.reindex(index=[d.hash for d in graphs], columns=stored).to_numpy(dtype=np.float64)
     for d, row in zip(graphs, scale(values, scaling)):
         set_aux(d, row)
         d.aux_names = tuple(names)

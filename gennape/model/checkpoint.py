@@ -2,7 +2,8 @@
 
 A checkpoint is a ``torch.save`` of plain data only (tensors, strings, numbers, lists, dicts):
 the network's state dict (weights, node-feature normalisation, frozen FCM centroids, target
-transform statistics, auxiliary-feature statistics), the op vocabulary and node-feature names it
+transform statistics, auxiliary-feature statistics), what its outputs are (``labels``: ``raw``
+accuracies, or a score when trained on labels normalised within each task), the op vocabulary and node-feature names it
 was trained with, the ``build_net`` arguments, the names of its auxiliary features, free-form
 metadata (training family, metrics, command) and the library version. Loading uses
 ``torch.load(weights_only=True)``, so a file holding arbitrary Python objects is refused.
@@ -89,6 +90,7 @@ def save_checkpoint(path: str | os.PathLike, net: GennapeNet, model_config: dict
     blob = {"format": FORMAT, "format_version": FORMAT_VERSION, "gennape_version": gennape.__version__,
             "vocab": list_ops(), "node_features": list(FEATURE_NAMES), "model": kwargs,
             "aux_features": aux, "aux_scaling": aux_scaling, "meta": dict(meta or {}),
+            "labels": str(getattr(net, "labels", "raw")),
             "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -142,6 +144,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     except (KeyError, TypeError, RuntimeError) as e:
         raise CheckpointError(path, f"its weights do not fit the network it describes ({first_line(e)})") from None
     net.eval()
+    net.labels = str(blob.get("labels", "raw"))
     return Checkpoint(net, dict(blob["model"]), list(blob.get("aux_features", [])),
                       str(blob.get("aux_scaling", "train")), dict(blob.get("meta", {})),
                       str(blob.get("gennape_version", "")))

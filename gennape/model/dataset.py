@@ -48,12 +48,26 @@ class Family:
         table: the family table restricted to the kept rows (index reset).
         graphs: one ``Data`` per row with ``op, feat, edge_index, flops, params, spectrum, y,
             row``; ``hash`` is the graph hash.
+        task: the task's dataset (``cifar100``); None = the family's default task.
     """
 
     name: str
     target: str
     table: pd.DataFrame
     graphs: list[Data]
+    task: str | None = None
+
+    @property
+    def key(self) -> str:
+        """``name`` for the family's default task, else ``name/task`` (tables' family column)."""
+        return self.name if self.task is None else f"{self.name}/{self.task}"
+
+    @property
+    def variant(self) -> str:
+        """The graph variant, which names the task's graph cache and feature store."""
+        from gennape.spaces import graph_variant
+
+        return graph_variant(self.name, self.task)
 
     def __len__(self) -> int:
         return len(self.graphs)
@@ -66,7 +80,7 @@ class Family:
         """The family restricted to positions ``rows``."""
         rows = list(rows)
         return Family(self.name, self.target, self.table.iloc[rows].reset_index(drop=True),
-                      [self.graphs[i] for i in rows])
+                      [self.graphs[i] for i in rows], self.task)
 
 
 def graph_to_record(cg: ComputeGraph, q: int = DEFAULT_Q) -> dict[str, object]:
@@ -233,10 +247,18 @@ def load_graphs(family: str, target: str | None = None, limit: int | None = None
     if limit is not None and limit < len(table):
         rows = np.sort(np.random.default_rng(seed).choice(len(table), size=limit, replace=False))
         table = table.iloc[rows].reset_index(drop=True)
+    return family_from_table(family, table, target, cache_dir, workers, progress, task)
+
+
+def family_from_table(family: str, table: pd.DataFrame, target: str, cache_dir: str | os.PathLike | None = None,
+                      workers: int = 1, progress: Callable[[int, int], None] | None = None,
+                      task: str | None = None) -> Family:
+    """The rows of ``table`` (a family table's, labelled in ``target``) with their encoded graphs."""
+    table = table.reset_index(drop=True)
     recs = encode_specs(family, table["spec"].tolist(), cache_dir, workers, progress=progress, task=task)
     graphs = []
     for i, (rec, y) in enumerate(zip(recs, table[target].to_numpy(dtype=np.float32))):
         d = record_to_data(rec)
         d.y, d.row = torch.tensor([float(y)]), torch.tensor([i])
         graphs.append(d)
-    return Family(family, target, table, graphs)
+    return Family(family, target, table, graphs, task)

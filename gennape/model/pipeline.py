@@ -31,6 +31,7 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from torch.utils.data import WeightedRandomSampler
 from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
 
@@ -97,9 +98,15 @@ class EpochTimer(Callback):
         self.seconds.append(time.perf_counter() - self._t)
 
 
-def loader(graphs: Sequence[Data], batch_size: int, shuffle: bool = False, seed: int = 0) -> DataLoader:
-    """A PyG DataLoader; shuffling is seeded so runs repeat."""
-    gen = torch.Generator().manual_seed(seed) if shuffle else None
+def loader(graphs: Sequence[Data], batch_size: int, shuffle: bool = False, seed: int = 0,
+           weights: np.ndarray | None = None) -> DataLoader:
+    """A PyG DataLoader; shuffling is seeded so runs repeat. With ``weights`` (one per graph, as
+    :func:`gennape.model.corpus.sample_weights` gives), an epoch is ``len(graphs)`` draws with
+    replacement in those proportions instead of a permutation."""
+    gen = torch.Generator().manual_seed(seed) if shuffle or weights is not None else None
+    if weights is not None:
+        sampler = WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), len(graphs), generator=gen)
+        return DataLoader(list(graphs), batch_size=batch_size, sampler=sampler)
     return DataLoader(list(graphs), batch_size=batch_size, shuffle=shuffle, generator=gen)
 
 
@@ -185,7 +192,7 @@ def _resume_from(stage_dir: Path | None, resume: bool) -> str | None:
 
 def pretrain(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None, cfg: PretrainConfig,
              trainer_kwargs: dict[str, Any] | None = None, logger: Any = None, seed: int = 0,
-             stage_dir: Path | None = None, resume: bool = False) -> dict[str, Any]:
+             stage_dir: Path | None = None, resume: bool = False, weights: np.ndarray | None = None) -> dict[str, Any]:
     """Contrastive pretraining of ``net.encoder`` in place; returns timings.
 
     With ``stage_dir``, ``last.ckpt`` is kept there after every epoch; ``resume`` continues from it.
@@ -197,7 +204,7 @@ def pretrain(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None,
     trainer = make_trainer(cfg.epochs, trainer_kwargs, logger, callbacks, stage_dir)
     module.train()  # Lightning keeps module modes; embed() may have left the net in eval mode
     # Batches of one graph have no negatives; drop the remainder would need a custom loader.
-    trainer.fit(module, loader(train, cfg.batch_size, True, seed),
+    trainer.fit(module, loader(train, cfg.batch_size, True, seed, weights),
                 loader(val, cfg.batch_size) if val else None, ckpt_path=_resume_from(stage_dir, resume))
     return {"pretrain_epochs": len(timer.seconds), "pretrain_s_per_epoch": _mean(timer.seconds)}
 
@@ -219,7 +226,8 @@ def fit_clusters(net: GennapeNet, train: Sequence[Data]) -> np.ndarray:
 
 def regress(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None, cfg: RegressConfig,
             trainer_kwargs: dict[str, Any] | None = None, logger: Any = None,
-            stage_dir: str | Path | None = None, seed: int = 0, resume: bool = False) -> dict[str, Any]:
+            stage_dir: str | Path | None = None, seed: int = 0, resume: bool = False,
+            weights: np.ndarray | None = None) -> dict[str, Any]:
     """Regression stage in place; with ``val``, early stopping and the best epoch restored.
 
     With ``stage_dir``, the best and the last epoch are kept there (``best.ckpt``, ``last.ckpt``);
@@ -239,7 +247,7 @@ def regress(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None, 
         module.train()  # Lightning keeps module modes; embed() may have left the net in eval mode
         with warnings.catch_warnings():  # fine-tuning has no validation split, by design
             warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")
-            trainer.fit(module, loader(train, cfg.batch_size, True, seed),
+            trainer.fit(module, loader(train, cfg.batch_size, True, seed, weights),
                         loader(val, 512) if val else None, ckpt_path=_resume_from(stage, resume))
         best = None
         if ckpt is not None and ckpt.best_model_path:
@@ -273,7 +281,7 @@ def _load_stage(net: GennapeNet, root: Path | None, stage: str, resume: bool) ->
 def fit(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None, pretrain_cfg: PretrainConfig,
         regress_cfg: RegressConfig, trainer_kwargs: dict[str, Any] | None = None, logger: Any = None,
         root_dir: str | Path | None = None, seed: int = 0, resume: bool = False,
-        fill_unseen: bool = True) -> dict[str, Any]:
+        fill_unseen: bool = True, weights: np.ndarray | None = None) -> dict[str, Any]:
     """All stages in order (see the module docstring); returns timings and the best val score.
 
     Args:
@@ -281,6 +289,8 @@ def fit(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None, pret
         resume: load the stages finished in ``root_dir`` and continue the interrupted one.
         fill_unseen: give ops absent from ``train`` the embedding of their kind (stage 5; False
             leaves their random rows, for the ablation).
+        weights: per-graph draw weights of ``train`` for both training stages (tasks of several
+            families: :func:`gennape.model.corpus.sample_weights`); None = every graph once an epoch.
     """
     L.seed_everything(seed, workers=True, verbose=False)
     t0 = time.perf_counter()
@@ -296,12 +306,12 @@ def fit(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None, pret
         pre = _load_stage(net, root, "pretrain", resume)
         if pre is None:
             pre = pretrain(net, train, val, pretrain_cfg, trainer_kwargs, logger, seed,
-                           root / "pretrain" if root else None, resume)
+                           root / "pretrain" if root else None, resume, weights)
             _save_stage(net, root, "pretrain", pre)
         info |= pre
     fit_clusters(net, train)
     info |= regress(net, train, val, regress_cfg, trainer_kwargs, logger, root / "regress" if root else None,
-                    seed, resume)
+                    seed, resume, weights)
     info["filled_ops"] = fill_unseen_ops(net, train) if fill_unseen else []
     info["fit_seconds"] = time.perf_counter() - t0
     _save_stage(net, root, "regress", info)
@@ -313,7 +323,8 @@ def fine_tune(net: GennapeNet, graphs: Sequence[Data], cfg: FinetuneConfig,
     """A copy of ``net`` fine-tuned on ``graphs`` (centroids stay frozen, no validation split).
 
     With ``cfg.refit_transform`` the z-score statistics are refitted on ``graphs``: a new family
-    has its own accuracy range, which a few labels estimate well enough. ``cfg.divide_by_flops``
+    has its own accuracy range, which a few labels estimate well enough (a model trained on
+    normalised labels then predicts accuracies: the labels' mean and spread give its scale). ``cfg.divide_by_flops``
     (if not None) switches the FLOPs division of the target for the new family before that refit.
     """
     L.seed_everything(seed, workers=True, verbose=False)
@@ -324,6 +335,7 @@ def fine_tune(net: GennapeNet, graphs: Sequence[Data], cfg: FinetuneConfig,
         tuned.transform.divide_by_flops = cfg.divide_by_flops
     if cfg.refit_transform:
         tuned.transform.fit(torch.cat([d.y for d in graphs]), torch.cat([d.flops for d in graphs]))
+        tuned.labels = "raw"  # it now predicts the labels given, in their unit
     rc = RegressConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                        encoder_lr_scale=cfg.encoder_lr_scale, weight_decay=cfg.weight_decay,
                        rank_weight=cfg.rank_weight)

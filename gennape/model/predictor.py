@@ -47,6 +47,10 @@ class GennapeNet(nn.Module):
         # than this model uses (set by train.py; None = all of them, in order). Not saved: a
         # checkpoint's graphs carry exactly its own features.
         self.aux_columns: list[int] | None = None
+        # What its outputs are: ``raw`` = accuracies in the training labels' unit; else the name of
+        # the label normalisation it was trained on (a score: gennape.model.corpus). Saved in
+        # checkpoints' metadata.
+        self.labels = "raw"
 
     def aux_inputs(self, data: Batch) -> tuple[Tensor | None, Tensor | None]:
         """The heads' auxiliary values and mask from a batch (or graph): ``(None, None)`` for heads
@@ -150,14 +154,23 @@ class ContrastiveModule(L.LightningModule):
         return _cosine_adamw(self, [{"params": self.parameters(), "lr": self.lr}], self.weight_decay)
 
 
-def pairwise_rank_loss(pred: Tensor, true: Tensor) -> Tensor:
+def pairwise_rank_loss(pred: Tensor, true: Tensor, group: Tensor | None = None) -> Tensor:
     """Mean logistic loss over the ordered pairs of a batch, ``softplus(-(p_i - p_j) / s)`` for every
     ``true_i > true_j``, with ``s`` the spread of ``true`` (so the loss is scale-free); 0 when the
-    batch has no two distinct values."""
+    batch has no two distinct values. With ``group`` (a task index per graph) only pairs of one
+    group count: accuracies of different tasks are never compared."""
     order = (true[:, None] - true[None, :]) > 0
+    if group is not None:
+        order &= group[:, None] == group[None, :]
     if not bool(order.any()):
         return pred.sum() * 0.0
-    spread = true.std().clamp_min(1e-8).detach()
+    if group is None:
+        spread = true.std()
+    else:  # pooled within-group spread: another task's labels must not set this one's scale
+        same = (group[:, None] == group[None, :]).to(true.dtype)
+        centre = (same @ true) / same.sum(1)
+        spread = ((true - centre) ** 2).mean().sqrt()
+    spread = spread.clamp_min(1e-8).detach()
     return F.softplus(-(pred[:, None] - pred[None, :])[order] / spread).mean()
 
 
@@ -166,7 +179,8 @@ class RegressionModule(L.LightningModule):
     ``rank_weight`` times :func:`pairwise_rank_loss` on the predicted accuracies.
 
     The transform and FCM centroids must be fitted before; they are buffers and do not train.
-    Validation logs ``val/loss`` (MSE in target space), ``val/srcc`` and ``val/mae`` (accuracy).
+    Validation logs ``val/loss`` (MSE in target space), ``val/srcc`` (Spearman within each task
+    of ``Data.task``, averaged) and ``val/mae`` (in the unit of the labels).
 
     Args:
         net: the network.
@@ -191,7 +205,7 @@ class RegressionModule(L.LightningModule):
         loss = F.mse_loss(out["target"], self.net.transform(batch.y, batch.flops))
         if self.rank_weight > 0:
             acc = self.net.transform.inverse(out["target"], batch.flops)
-            loss = loss + self.rank_weight * pairwise_rank_loss(acc, batch.y)
+            loss = loss + self.rank_weight * pairwise_rank_loss(acc, batch.y, getattr(batch, "task", None))
         self.log("train/loss", loss, batch_size=batch.num_graphs, prog_bar=True)
         return loss
 
@@ -200,14 +214,18 @@ class RegressionModule(L.LightningModule):
         loss = F.mse_loss(out["target"], self.net.transform(batch.y, batch.flops))
         self.log("val/loss", loss, batch_size=batch.num_graphs, prog_bar=True)
         acc = self.net.transform.inverse(out["target"], batch.flops)
-        self._val.append((acc.detach().cpu(), batch.y.detach().cpu()))
+        task = getattr(batch, "task", None)
+        task = task.detach().cpu() if task is not None else torch.zeros(batch.num_graphs, dtype=torch.long)
+        self._val.append((acc.detach().cpu(), batch.y.detach().cpu(), task))
 
     def on_validation_epoch_end(self) -> None:
         if not self._val:
             return
-        pred, true = (torch.cat(t).numpy() for t in zip(*self._val))
+        pred, true, task = (torch.cat(t).numpy() for t in zip(*self._val))
         self._val.clear()
-        self.log("val/srcc", srcc(true, pred) if len(true) > 1 else 0.0, prog_bar=True)
+        # Spearman within each task, averaged: tasks' labels are never ranked against each other.
+        per_task = [srcc(true[task == t], pred[task == t]) for t in np.unique(task) if (task == t).sum() > 1]
+        self.log("val/srcc", float(np.mean(per_task)) if per_task else 0.0, prog_bar=True)
         self.log("val/mae", float(np.abs(true - pred).mean()))
 
     def configure_optimizers(self) -> Any:

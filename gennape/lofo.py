@@ -1,0 +1,99 @@
+"""Leave-one-family-out: the folds, their summary and the targets they are held to.
+
+``python train.py experiment=lofo`` trains, for every family F, on every task of the other
+families, and scores every task of F zero-shot and fine-tuned with K labels of F's default task
+(each fold is a ``train.py`` run in ``<run>/<F>/``, resumed or skipped once finished). This module
+turns the folds' rows into one table per held-out family (each metric averaged over F's tasks)
+and checks the targets of the product: above FLOPs, params and weight-layer count zero-shot, and
+above a least-squares size fit with 50 labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+SIZE_BASELINES = ("flops", "params", "weight_layers")
+ZERO_SHOT = "zero-shot"
+
+
+def family_of(task_key: str) -> str:
+    return task_key.partition("/")[0]
+
+
+def fold_rows(rows: Sequence[dict[str, Any]], family: str, setting: str, method: str) -> list[dict[str, Any]]:
+    """The rows of ``family``'s tasks for one setting and method."""
+    return [r for r in rows if family_of(r["family"]) == family and r["setting"] == setting and r["method"] == method]
+
+
+def task_mean(rows: Sequence[dict[str, Any]], family: str, setting: str, method: str,
+              metric: str = "srcc") -> float | None:
+    """``metric`` of ``method`` averaged over ``family``'s tasks (None if no task has it)."""
+    vals = [r[metric] for r in fold_rows(rows, family, setting, method) if r.get(metric) is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def summarise(rows: Sequence[dict[str, Any]], families: Sequence[str], model: str = "gennape") -> dict[str, Any]:
+    """Per held-out family: zero-shot SRCC of the model and of the size baselines (over its tasks),
+    the margin over the best of them, and per fine-tuning budget the model against the size fit."""
+    out: dict[str, Any] = {}
+    for fam in families:
+        zs = {m: task_mean(rows, fam, ZERO_SHOT, m) for m in (model, *SIZE_BASELINES)}
+        base = [v for m, v in zs.items() if m != model and v is not None]
+        tuned = {}
+        for s in sorted({r["setting"] for r in rows if family_of(r["family"]) == fam and r["setting"].startswith("fine-tuned")},
+                        key=lambda s: int(s.split("(")[1].rstrip(")"))):
+            tuned[s] = {m: task_mean(rows, fam, s, m) for m in (model, "size_fit")}
+            tuned[s]["mae"] = {m: task_mean(rows, fam, s, m, "mae") for m in (model, "size_fit")}
+        out[fam] = {"tasks": sorted({r["family"] for r in rows if family_of(r["family"]) == fam}),
+                    "zero_shot": zs, "best_size_baseline": max(base) if base else None,
+                    "margin": zs[model] - max(base) if zs[model] is not None and base else None,
+                    "fine_tuned": tuned}
+    return out
+
+
+def targets(summary: dict[str, Any], model: str = "gennape") -> list[tuple[str, bool | None]]:
+    """The issue's targets on a summary: each a sentence with the numbers and whether it is met."""
+    margins = {f: s["margin"] for f, s in summary.items() if s["margin"] is not None}
+    beats = [f for f, m in margins.items() if m > 0]
+    out = [(f"zero-shot above FLOPs, params and weight layers on {len(beats)} of {len(margins)} held-out families "
+            f"({', '.join(beats) or 'none'}; target 5 of 6)", len(beats) >= 5 if len(margins) == 6 else None)]
+    if margins:
+        mean_model = np.mean([summary[f]["zero_shot"][model] for f in margins])
+        mean_best = np.mean([summary[f]["best_size_baseline"] for f in margins])
+        out.append((f"mean zero-shot SRCC {mean_model:.3f} against the mean best size baseline {mean_best:.3f} "
+                    f"(margin {mean_model - mean_best:+.3f}; target +0.05)", mean_model - mean_best >= 0.05))
+    for fam, bar in (("nb101", 0.75), ("nb301", 0.60)):
+        if fam in summary and summary[fam]["zero_shot"][model] is not None:
+            v = summary[fam]["zero_shot"][model]
+            out.append((f"{fam} zero-shot SRCC {v:.3f} (target {bar})", v >= bar))
+    for fam, s in summary.items():
+        t50 = s["fine_tuned"].get("fine-tuned (50)")
+        if t50 and t50[model] is not None and t50["size_fit"] is not None:
+            out.append((f"{fam} fine-tuned (50) SRCC {t50[model]:.3f} against the size fit {t50['size_fit']:.3f}",
+                        t50[model] > t50["size_fit"]))
+    return out
+
+
+def markdown(summary: dict[str, Any], model: str = "gennape") -> str:
+    """The summary table and the targets, as markdown."""
+    budgets = sorted({s for f in summary.values() for s in f["fine_tuned"]}, key=lambda s: int(s.split("(")[1].rstrip(")")))
+
+    def f3(v: float | None) -> str:
+        return "–" if v is None else f"{v:.3f}"
+
+    head = ["held-out family", "tasks", model, *SIZE_BASELINES, "margin",
+            *[f"{b.split('(')[1].rstrip(')')} labels: {model} / size fit" for b in budgets]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for fam, s in summary.items():
+        cells = [fam, str(len(s["tasks"])), f3(s["zero_shot"][model]), *[f3(s["zero_shot"][m]) for m in SIZE_BASELINES],
+                 "–" if s["margin"] is None else f"{s['margin']:+.3f}"]
+        for b in budgets:
+            t = s["fine_tuned"].get(b)
+            cells.append(f"{f3(t[model])} / {f3(t['size_fit'])}" if t else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", *[f"- {'met' if ok else 'missed' if ok is False else 'not checked'}: {text}"
+                    for text, ok in targets(summary, model)]]
+    return "\n".join(lines) + "\n"
