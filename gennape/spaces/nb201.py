@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import torch
 from torch import nn
 
 from gennape.spaces.registry import SearchSpace, register_space
+from gennape.spaces.templates import Choice, slot_factory
 
 # Order of NB-201's op list; ``product`` enumeration iterates edges over it.
 NB201_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -111,12 +113,13 @@ class InferCell(nn.Module):
     Args:
         spec: the cell's edge ops.
         channels: channels of every node (NB-201 cells keep the width).
+        make_op: the op factory, ``make_op(name, channels)`` (templates pass their own).
     """
 
-    def __init__(self, spec: NB201Spec, channels: int) -> None:
+    def __init__(self, spec: NB201Spec, channels: int, make_op: Callable[..., nn.Module] = _make_op) -> None:
         super().__init__()
         self.edges = NB201_EDGES
-        self.layers = nn.ModuleList(_make_op(op, channels) for op in spec.ops)
+        self.layers = nn.ModuleList(make_op(op, channels) for op in spec.ops)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
@@ -155,9 +158,11 @@ class NB201Network(nn.Module):
         C: stem channels (16 in NAS-Bench-201).
         N: cells per stage (5 in NAS-Bench-201).
         num_classes: classifier outputs.
+        make_op: the cells' op factory (see :class:`InferCell`).
     """
 
-    def __init__(self, spec: NB201Spec, C: int = 16, N: int = 5, num_classes: int = 10) -> None:
+    def __init__(self, spec: NB201Spec, C: int = 16, N: int = 5, num_classes: int = 10,
+                 make_op: Callable[..., nn.Module] = _make_op) -> None:
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
         widths = [C] * N + [2 * C] + [2 * C] * N + [4 * C] + [4 * C] * N
@@ -165,7 +170,7 @@ class NB201Network(nn.Module):
         cells: list[nn.Module] = []
         c_prev = C
         for c, red in zip(widths, reductions):
-            cells.append(ResNetBasicBlock(c_prev, c) if red else InferCell(spec, c))
+            cells.append(ResNetBasicBlock(c_prev, c) if red else InferCell(spec, c, make_op))
             c_prev = c
         self.cells = nn.Sequential(*cells)
         self.lastact = nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU())
@@ -176,6 +181,13 @@ class NB201Network(nn.Module):
         out = self.lastact(self.cells(self.stem(x)))
         out = self.global_pooling(out).flatten(1)
         return self.classifier(out)
+
+
+@dataclass(frozen=True)
+class _SlotCell:
+    """What :class:`InferCell` reads of a spec (``ops``), with template choices as the ops."""
+
+    ops: tuple[Choice, ...]
 
 
 @register_space("nb201")
@@ -207,6 +219,18 @@ class NB201Space(SearchSpace):
             num_classes: 10 for CIFAR-10.
         """
         return NB201Network(self.parse(spec), C=C, N=N, num_classes=num_classes)
+
+    def template_network(self, C: int = 16, N: int = 5, num_classes: int = 10) -> nn.Module:
+        """The network with a Slot on each of the cells' 6 edges (every cell shares them)."""
+        cell = _SlotCell(tuple(Choice(k) for k in range(len(NB201_EDGES))))
+        return NB201Network(cell, C=C, N=N, num_classes=num_classes,  # type: ignore[arg-type]
+                            make_op=slot_factory(_make_op, "nor_conv_3x3"))
+
+    def slot_choices(self, spec: NB201Spec) -> tuple[str, ...]:
+        return spec.ops
+
+    def slot_op(self, choice: str, channels: int) -> nn.Module:
+        return _make_op(choice, channels)
 
     def sample(self, n: int, seed: int = 0) -> list[NB201Spec]:
         rng = random.Random(seed)

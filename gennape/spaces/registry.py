@@ -17,6 +17,7 @@ from gennape.registry import Registry
 
 if TYPE_CHECKING:
     from gennape.graph import ComputeGraph
+    from gennape.spaces.templates import SlotTemplate
 
 _SPACES: Registry[type[SearchSpace]] = Registry("search space", sort=True)
 
@@ -63,19 +64,67 @@ class SearchSpace(abc.ABC):
 
     def graph(self, spec: Any, input_shape: tuple[int, ...] | None = None,
               num_classes: int | None = None) -> "ComputeGraph":
-        """The canonical ComputeGraph of ``spec``'s network, built and traced.
+        """The canonical ComputeGraph of ``spec``'s network: :meth:`traced_graph`'s, through the
+        space's :meth:`template` where it has one (the same graph, node for node, faster).
 
         Args:
             spec: a spec (or anything :meth:`parse` accepts).
             input_shape: (C, H, W) of the input (default: the space's ``input_shape``).
             num_classes: classifier outputs (default: the builder's).
         """
+        shape = tuple(input_shape or self.input_shape)
+        template = self.template(shape, num_classes)
+        if template is None:
+            return self.traced_graph(spec, shape, num_classes)
+        return template.graph(self.slot_choices(self.parse(spec)), name=spec if isinstance(spec, str) else None)
+
+    def traced_graph(self, spec: Any, input_shape: tuple[int, ...] | None = None,
+                     num_classes: int | None = None) -> "ComputeGraph":
+        """The reference graph of ``spec``: its network built (weights left uninitialised: only
+        shapes matter), traced with torch.fx and canonicalised. Arguments as :meth:`graph`."""
         from gennape.graph import from_module
+        from gennape.spaces.templates import no_init
 
         kwargs = {} if num_classes is None else {"num_classes": num_classes}
-        module = self.build(self.parse(spec), **kwargs)
+        with no_init():
+            module = self.build(self.parse(spec), **kwargs)
         shape = tuple(input_shape or self.input_shape)
         return from_module(module, torch.zeros(1, *shape), name=spec if isinstance(spec, str) else None)
+
+    # --- templates: specs that only choose the op at fixed positions of a fixed network -------
+
+    def template_network(self, **kwargs: Any) -> torch.nn.Module | None:
+        """The space's network with a ``templates.Slot`` at every position a spec chooses an op,
+        built by the space's own classes with ``templates.slot_factory(self.slot_op, ...)`` (and
+        ``templates.Choice(i)`` as the i-th op); None (the default) when specs choose more than ops
+        at fixed positions. ``kwargs`` are :meth:`build`'s size arguments."""
+        return None
+
+    def slot_choices(self, spec: Any) -> tuple:
+        """The op ``spec`` picks at each slot of :meth:`template_network`, by slot index."""
+        raise NotImplementedError(f"search space {self.name!r} has no template")
+
+    def slot_op(self, choice: Any, *args: Any) -> torch.nn.Module:
+        """The module of op ``choice`` at a slot with the factory arguments ``args`` (channels...)."""
+        raise NotImplementedError(f"search space {self.name!r} has no template")
+
+    def template(self, input_shape: tuple[int, ...] | None = None,
+                 num_classes: int | None = None) -> "SlotTemplate | None":
+        """The traced :meth:`template_network` at this input shape and class count (made once per
+        process), or None for a space without one."""
+        if type(self).template_network is SearchSpace.template_network:
+            return None
+        from gennape.spaces.templates import SlotTemplate, cached_template, no_init
+
+        shape = tuple(input_shape or self.input_shape)
+        kwargs = {} if num_classes is None else {"num_classes": num_classes}
+
+        def make() -> SlotTemplate:
+            with no_init():
+                network = self.template_network(**kwargs)
+            return SlotTemplate(network, shape, self.slot_op)
+
+        return cached_template((type(self), shape, num_classes), make)
 
     def enumerate(self) -> list[Any]:
         """Every spec of the space, when the space is small enough to list."""

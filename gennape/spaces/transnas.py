@@ -74,6 +74,7 @@ import ast
 import itertools
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,7 @@ import torch
 from torch import nn
 
 from gennape.spaces.registry import SearchSpace, register_space
+from gennape.spaces.templates import Choice, slot_factory
 
 INPUT_SHAPE: tuple[int, int, int] = (3, 256, 256)
 BASE_CHANNELS = 64
@@ -294,13 +296,15 @@ class MicroCell(nn.Module):
         spec: the cell's op codes.
         c_in, c_out: block input / output width (edges from node 0 change it).
         stride: block stride (edges from node 0 carry it).
+        make_op: the op factory, ``make_op(code, c_in, c_out, stride)`` (templates pass their own).
     """
 
-    def __init__(self, spec: TransNASMicroSpec, c_in: int, c_out: int, stride: int) -> None:
+    def __init__(self, spec: TransNASMicroSpec, c_in: int, c_out: int, stride: int,
+                 make_op: Callable[..., nn.Module] = make_micro_op) -> None:
         super().__init__()
         self.edges = MICRO_EDGES
         self.layers = nn.ModuleList(
-            make_micro_op(op, c_in, c_out, stride) if src == 0 else make_micro_op(op, c_out, c_out, 1)
+            make_op(op, c_in, c_out, stride) if src == 0 else make_op(op, c_out, c_out, 1)
             for op, (src, _) in zip(spec.ops, MICRO_EDGES)
         )
 
@@ -343,10 +347,11 @@ class TransNASNetwork(nn.Module):
         micro: the micro cell, or None for ResNet basic blocks (the macro space).
         C: base width (64 in the benchmark).
         num_classes: classifier outputs (100 class_object, 63 class_scene).
+        make_op: the micro cells' op factory (see :class:`MicroCell`).
     """
 
     def __init__(self, macro_code: str, micro: TransNASMicroSpec | None = None, C: int = BASE_CHANNELS,
-                 num_classes: int = 100) -> None:
+                 num_classes: int = 100, make_op: Callable[..., nn.Module] = make_micro_op) -> None:
         super().__init__()
         self.stem = nn.Sequential(
             nn.Conv2d(3, C // 2, 3, stride=2, padding=1, bias=False),
@@ -361,7 +366,7 @@ class TransNASNetwork(nn.Module):
             for b in range(2):
                 s = stride if b == 0 else 1
                 blocks.append(ResNetBasicBlock(c_prev, c_out, s) if micro is None
-                              else MicroCell(micro, c_prev, c_out, s))
+                              else MicroCell(micro, c_prev, c_out, s, make_op))
                 c_prev = c_out
         self.layers = nn.Sequential(*blocks)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -398,6 +403,13 @@ class _TransNASSpace(SearchSpace):
         """
         code, cell = self._skeleton(self.parse(spec))
         return TransNASNetwork(code, cell, C=C, num_classes=num_classes)
+
+
+@dataclass(frozen=True)
+class _SlotCell:
+    """What :class:`MicroCell` reads of a spec (``ops``), with template choices as the ops."""
+
+    ops: tuple[Choice, ...]
 
 
 @register_space("transnas_macro")
@@ -437,6 +449,19 @@ class TransNASMicroSpace(_TransNASSpace):
 
     def _skeleton(self, spec: TransNASMicroSpec) -> tuple[str, TransNASMicroSpec]:
         return MICRO_SKELETON, spec
+
+    def template_network(self, num_classes: int = 100, C: int = BASE_CHANNELS) -> nn.Module:
+        """The network with a Slot on each of the cells' 6 edges (every cell shares them); a
+        ReLUConvBN 3x3 stands in, since every op of an edge gives its output shape."""
+        cell = _SlotCell(tuple(Choice(k) for k in range(len(MICRO_EDGES))))
+        return TransNASNetwork(MICRO_SKELETON, cell, C=C, num_classes=num_classes,  # type: ignore[arg-type]
+                               make_op=slot_factory(make_micro_op, 3))
+
+    def slot_choices(self, spec: TransNASMicroSpec) -> tuple[int, ...]:
+        return spec.ops
+
+    def slot_op(self, choice: int, c_in: int, c_out: int, stride: int) -> nn.Module:
+        return make_micro_op(choice, c_in, c_out, stride)
 
     def enumerate(self) -> list[TransNASMicroSpec]:
         """All 4,096 cells in ``itertools.product`` order over the codes 0..3 (the benchmark holds
