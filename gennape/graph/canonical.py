@@ -3,8 +3,9 @@
 The passes run in a fixed order; each is a small function over the RawGraph. Together they
 fuse decomposed activations (GELU from Erf, SiLU / HardSwish from x * gate(x), Clip -> ReLU6),
 propagate constant zeros (NB-201's ``none`` op), drop shape-only and identity ops, fold BatchNorm
-into the Conv / Linear before it, fuse zero padding into Conv, merge repeated computations, and
-remove dead nodes.
+into the Conv / Linear before it, fuse zero padding into Conv, merge repeated computations,
+remove dead nodes, and give each Conv / Linear its bias by the structural rule of
+:func:`canonical_bias`.
 """
 
 from __future__ import annotations
@@ -203,10 +204,38 @@ def remove_dead(g: RawGraph) -> None:
         del g.nodes[nid]
 
 
+AFFINE = ("Conv", "DepthwiseConv", "Linear")
+
+
+def canonical_bias(g: RawGraph) -> None:
+    """Every Conv / DepthwiseConv / Linear has a bias (one per output channel), except one whose
+    every reader is an affine layer (Conv, DepthwiseConv, Linear, or a BatchNorm left unfolded),
+    directly or through Concats: that layer's shift subsumes it (DARTS' separable convs, a
+    factorised reduction's convs before their BatchNorm).
+
+    Whether the file stores a bias is not a fact about the network: exporters drop a bias that is
+    zero (torch's dynamo exporter drops every zero bias, so a BatchNorm folded at fresh
+    initialisation leaves none), while the legacy exporter and tracing keep it. So the bias, and
+    with it ``params``, is decided by the graph's structure alone, as the hash is. For networks
+    built with a bias or a BatchNorm after each such layer this is what they have.
+    """
+    cons = g.consumers()
+
+    def absorbed(nid: int) -> bool:
+        readers = cons[nid]
+        return bool(readers) and all(
+            r >= 0 and (g.nodes[r].op in (*AFFINE, "BatchNorm") or (g.nodes[r].op == "Concat" and absorbed(r)))
+            for r in readers)
+
+    for nid, n in g.nodes.items():
+        if n.op in AFFINE:
+            n.attrs["bias"] = not absorbed(nid)
+
+
 PASSES: list[Pass] = [
     fuse_gelu, fuse_gated, clip_to_relu, reduce_mean_to_gap, global_pools, propagate_zeros,
     drop_identities, fold_batchnorm, fuse_pad_into_conv, depthwise, remove_dead, merge_duplicates,
-    remove_dead,
+    remove_dead, canonical_bias,
 ]
 
 _NODE_FIELDS = ("kernel", "stride", "padding", "dilation")
