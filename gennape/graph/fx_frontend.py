@@ -13,7 +13,6 @@ are always computed, since handlers may read them as constants.
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import torch
@@ -69,10 +68,13 @@ def _sig(a: Any, derived: bool = True) -> Any:
 
 def module_config(m: nn.Module) -> tuple:
     """What fixes a leaf module's output shape: its type, public attributes and the shapes of its
-    parameters and buffers."""
-    attrs = tuple(sorted((k, repr(v)) for k, v in vars(m).items() if not k.startswith("_")))
-    tensors = tuple((k, tuple(v.shape)) for k, v in itertools.chain(m._parameters.items(), m._buffers.items())
-                    if v is not None)
+    parameters and buffers (hashable)."""
+    attrs = tuple((k, v) for k, v in m.__dict__.items() if k[0] != "_")
+    try:
+        hash(attrs)
+    except TypeError:
+        attrs = tuple((k, repr(v)) for k, v in attrs)
+    tensors = tuple((k, tuple(v.shape)) for d in (m._parameters, m._buffers) for k, v in d.items() if v is not None)
     return (type(m), attrs, tensors)
 
 

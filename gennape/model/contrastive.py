@@ -10,6 +10,12 @@ stored with the graph.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import functools
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -39,11 +45,41 @@ def laplacian_spectrum(edge_index: Tensor | np.ndarray, num_nodes: int, q: int =
     deg = adj.sum(1)
     inv_sqrt = np.where(deg > 0, 1.0 / np.sqrt(np.where(deg > 0, deg, 1.0)), 0.0)
     lap = np.diag((deg > 0).astype(np.float64)) - inv_sqrt[:, None] * adj * inv_sqrt[None, :]
-    eig = np.linalg.eigvalsh(lap) if num_nodes else np.zeros(0)
+    with _one_blas_thread():
+        eig = np.linalg.eigvalsh(lap) if num_nodes else np.zeros(0)
     out = np.zeros(q, dtype=np.float32)
     k = min(q, len(eig))
     out[:k] = np.clip(np.sort(eig)[:k], 0.0, 2.0)  # eigenvalues of L lie in [0, 2]
     return torch.from_numpy(out)
+
+
+@functools.cache
+def _blas_local_threads() -> Callable[[int], int] | None:
+    """numpy's OpenBLAS ``openblas_set_num_threads_local`` (sets this thread's count, returns
+    the previous one), or None where numpy has no bundled OpenBLAS that has it."""
+    libs = Path(np.__file__).resolve().parents[1] / "numpy.libs"
+    for path in sorted(libs.glob("*openblas*")):
+        try:
+            fn = ctypes.CDLL(str(path)).openblas_set_num_threads_local
+        except (OSError, AttributeError):
+            continue
+        fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
+        return fn
+    return None
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """numpy's BLAS on one thread: the matrices here are small, and OpenBLAS' default of one
+    thread per core is 10-100x slower on a busy machine (the threads wait for each other), the
+    same results."""
+    fn = _blas_local_threads()
+    prev = fn(1) if fn is not None else None
+    try:
+        yield
+    finally:
+        if fn is not None:
+            fn(prev)
 
 
 def soft_nt_xent(z1: Tensor, z2: Tensor, spectra: Tensor | None, temperature: float = 0.1,

@@ -35,6 +35,7 @@ CACHE_VERSION = 1
 SAVE_EVERY = 1000  # graphs built between two cache writes, at most...
 SAVE_SECONDS = 60.0  # ...and at most this long, so a kill loses at most a minute of building
 PROBES = 2  # cached specs re-traced on load to detect a changed frontend or search space
+MIN_JOBS_PER_WORKER = 200  # graphs to build per extra worker process (see build_workers)
 DEFAULT_CACHE_DIR = PROJECT_ROOT / "data" / "cache"
 
 
@@ -154,8 +155,17 @@ def load_cache(path: Path, q: int = DEFAULT_Q) -> dict[str, dict[str, object]]:
     return _unpack(blob)
 
 
+def build_workers(workers: int | None, jobs: int) -> int:
+    """Processes that build ``jobs`` graphs: ``workers`` (None or 0: every core this process may
+    use), but no more than one per :data:`MIN_JOBS_PER_WORKER` jobs, since a spawned worker takes
+    seconds to start (importing torch) and a graph takes milliseconds."""
+    if workers is None or workers <= 0:
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(workers, jobs // MIN_JOBS_PER_WORKER))
+
+
 def encode_specs(family: str, specs: Sequence[str], cache_dir: str | os.PathLike | None = None,
-                 workers: int = 1, q: int = DEFAULT_Q,
+                 workers: int | None = None, q: int = DEFAULT_Q,
                  progress: Callable[[int, int], None] | None = None,
                  task: str | None = None) -> list[dict[str, object]]:
     """Records of ``specs``, from the cache where present, else built (then cached).
@@ -167,7 +177,8 @@ def encode_specs(family: str, specs: Sequence[str], cache_dir: str | os.PathLike
         family: family name (key of ``FAMILY_SPACES``).
         specs: spec strings as in the family table.
         cache_dir: cache folder (default ``data/cache`` in the project).
-        workers: processes used to build missing graphs.
+        workers: processes used to build missing graphs (None: every core; see
+            :func:`build_workers`).
         q: spectrum length.
         progress: called as ``progress(done, total)`` while building.
         task: the task whose networks to build (default: the family's default task).
@@ -185,6 +196,7 @@ def encode_specs(family: str, specs: Sequence[str], cache_dir: str | os.PathLike
     if not missing:
         return [cache[s] for s in specs]
     jobs = [(family, s, q, task) for s in missing]
+    workers = build_workers(workers, len(jobs))
     pool = mp.get_context("spawn").Pool(workers) if workers > 1 else None
     try:
         built = pool.imap(_build_worker, jobs, chunksize=16) if pool else map(_build_worker_local, jobs)
@@ -223,7 +235,7 @@ def _save(path: Path, cache: dict[str, dict[str, object]], q: int) -> None:
 
 def load_graphs(family: str, target: str | None = None, limit: int | None = None, seed: int = 0,
                 root: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
-                workers: int = 1, progress: Callable[[int, int], None] | None = None,
+                workers: int | None = None, progress: Callable[[int, int], None] | None = None,
                 task: str | None = None) -> Family:
     """A family's architectures with a target, as encoded graphs.
 
@@ -234,7 +246,7 @@ def load_graphs(family: str, target: str | None = None, limit: int | None = None
         seed: seed of the subset.
         root: data folder (see ``gennape.data.paths.data_root``).
         cache_dir: graph cache folder.
-        workers: processes for building missing graphs.
+        workers: processes for building missing graphs (None: every core).
         progress: build progress callback ``(done, total)``.
         task: the task (``cifar100`` or ``nb201/cifar100``): its label, its references and its
             networks (resolution, classes); default: the family's default task.
