@@ -32,9 +32,8 @@ import gennape
 
 from gennape.evaluate import (aggregate_seeds, fine_tuned, markdown_tables, save_results, split_indices,
                               uncertainty_check, zero_shot)
-from gennape.features.store import default_path
 from gennape.finetune_cache import FinetuneCache
-from gennape.model.auxiliary import attach_features, stored_coverage
+from gennape.model.auxiliary import GRAPH_FEATURES, attach_features, stored_coverage
 from gennape.model.checkpoint import build_kwargs, load_checkpoint, save_checkpoint
 from gennape.model.corpus import expand_keys, load_task, mark_task, sample_weights, task_weights
 from gennape.model.dataset import Family
@@ -183,11 +182,11 @@ def added_variants(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
 def build_and_fit(mc: dict[str, Any], train: list[Data], val: list[Data], trainer_kwargs: dict[str, Any],
                   logger: Any, root_dir: Path, seed: int, resume: bool = False,
                   attached: list[str] | None = None, labels: str = "raw",
-                  weights: np.ndarray | None = None) -> tuple[GennapeNet, dict[str, Any]]:
+                  weights: np.ndarray | None = None, draws: int | None = None) -> tuple[GennapeNet, dict[str, Any]]:
     """A fresh net from model config ``mc``, fitted on ``train`` with early stopping on ``val``
     (``resume``: pick up the stages kept in ``root_dir``; ``attached``: the features the graphs
     carry, of which the net reads its own; ``labels``: how the graphs' labels were normalised;
-    ``weights``: per-graph draw weights)."""
+    ``weights``: per-graph draw weights, ``draws`` of them an epoch)."""
     net = build_net(**build_kwargs(mc), seed=seed)
     net.labels = labels
     attached = list(attached or [])
@@ -195,7 +194,7 @@ def build_and_fit(mc: dict[str, Any], train: list[Data], val: list[Data], traine
         net.aux_columns = [attached.index(n) for n in mc["aux_features"]]
     info = fit(net, train, val or None, PretrainConfig(**mc["pretrain"]),
                RegressConfig(**mc["regress"]), trainer_kwargs, logger, root_dir, seed, resume,
-               fill_unseen=mc.get("fill_unseen_ops", True), weights=weights)
+               fill_unseen=mc.get("fill_unseen_ops", True), weights=weights, draws=draws)
     return net, info
 
 
@@ -281,9 +280,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     # them (for every architecture, or for part: then on that part), only to be reported alone.
     extra = [n for n in cfg.eval.get("feature_baselines") or [] if n not in features]
     attached = features + extra  # the nets read their columns by position among the first ones
-    for fam in (*sources, *targets):  # a column a family's store lacks is simply missing
-        if features or (extra and default_path(fam.variant).is_file()):
-            attach_features(fam.graphs, fam.variant, features + extra, scaling)
+    # A column a family's store lacks is simply missing; a family without a store fails only when a
+    # model reads a stored feature (FLOPs and params come from the graphs).
+    needs_store = any(n not in GRAPH_FEATURES for n in features)
+    for fam in (*sources, *targets):
+        if features or extra:
+            attach_features(fam.graphs, fam.variant, features + extra, scaling, require_store=needs_store)
     stored_of = {fam.key: stored_baselines(fam, extra) for fam in targets}
     own = [features.index(n) for n in configs[cfg.model.name]["aux_features"]]
     parts = [_split(fam, i, d, own) for i, fam in enumerate(sources)]
@@ -311,7 +313,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         for name, mc in configs.items():
             nets[name], info[f"{name}/seed{seed}"] = build_and_fit(
                 mc, train_g, val_g, trainer_kwargs, logger, out_dir / f"{name}_seed{seed}", seed, resume, attached,
-                d.labels, weights)
+                d.labels, weights, d.get("draws_per_epoch"))
         for name, path in (cfg.eval.get("reference_models") or {}).items():  # scored beside, never trained
             nets[name] = _reference(path, attached)
         if seed == cfg.seeds[0]:

@@ -24,37 +24,20 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from gennape.graph.ops import list_ops
 from gennape.model.auxiliary import scale
 from gennape.model.dataset import load_graphs
 from gennape.model.metrics import srcc
+from gennape.model.size import depth, weight_layers
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = "nb201"
 TARGETS = ("nb101", "nb301")
-WEIGHT_OPS = ("Conv", "DepthwiseConv", "Linear")
 STATISTICS = ("flops", "params", "weight_layers", "nodes", "depth")
-
-
-def depth(g: Data, weighted: torch.Tensor) -> int:
-    """Weight layers on the longest path; the encoding lists nodes in topological order."""
-    if g.edge_index.numel() and bool((g.edge_index[0] >= g.edge_index[1]).any()):
-        raise ValueError(f"graph {g.hash}: nodes are not in topological order")
-    best = weighted.long().tolist()
-    w = list(best)
-    for s, d in sorted(zip(*g.edge_index.tolist()), key=lambda e: e[1]):
-        best[d] = max(best[d], best[s] + w[d])
-    return max(best) if best else 0
 
 
 def statistics(graphs: list[Data]) -> np.ndarray:
     """``[N, len(STATISTICS)]`` quantiles within ``graphs`` (the ``set`` scaling of auxiliary features)."""
-    ops = list_ops()
-    idx = torch.tensor([ops.index(o) for o in WEIGHT_OPS])
-    rows = []
-    for g in graphs:
-        weighted = torch.isin(g.op, idx)
-        rows.append([float(g.flops), float(g.params), int(weighted.sum()), g.num_nodes, depth(g, weighted)])
+    rows = [[float(g.flops), float(g.params), weight_layers(g), g.num_nodes, depth(g)] for g in graphs]
     return scale(np.asarray(rows, dtype=float), "set")
 
 

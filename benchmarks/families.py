@@ -28,15 +28,15 @@ import pandas as pd
 
 from gennape.data.loaders import list_families, load_family, resolve_task
 from gennape.data.tasks import list_tasks
-from gennape.features.extract import stratified_subset
 from gennape.features.store import FeatureStore, default_path
 from gennape.graph.ops import list_ops
+from gennape.model.corpus import task_table
 from gennape.model.dataset import encode_specs
+from gennape.model.size import WEIGHT_OPS
 from gennape.model.metrics import srcc
 from gennape.spaces import FAMILY_SPACES, graph_variant
 
 REPO = Path(__file__).resolve().parents[1]
-WEIGHT_OPS = ("Conv", "DepthwiseConv", "Linear")
 NB201_SEED_COLUMNS = {"nb201/cifar10": "cifar10", "nb201/cifar100": "cifar100", "nb201/imagenet16": "imagenet"}
 
 
@@ -67,19 +67,9 @@ def nb201_seed_noise() -> dict[str, dict[str, float]]:
 
 
 def task_rows(family: str, task: str, nb201_limit: int) -> pd.DataFrame:
-    """The labelled architectures of ``task`` the report covers (NB-201: the stratified subset)."""
-    t = resolve_task(family, task)
-    table = load_family(family, task=task).drop_duplicates("spec").reset_index(drop=True)
-    if family == "nb201" and nb201_limit and nb201_limit < len(table):
-        # The same cells as the feature tables (stratified on the family's default target).
-        full = load_family(family).drop_duplicates("spec").reset_index(drop=True)
-        keep = full["spec"].iloc[stratified_subset(full[resolve_task(family).target].to_numpy(float), nb201_limit)]
-        table = table[table["spec"].isin(set(keep))].reset_index(drop=True)
-    if FAMILY_SPACES[family] == "timm":  # the zoo: the architectures its graph cache holds
-        from gennape.spaces.timm_zoo import load_zoo_graphs
-
-        table = table[table["spec"].isin(set(load_zoo_graphs()))].reset_index(drop=True)
-    return table[["spec", t.target]]
+    """The labelled architectures of ``task`` the report covers (the corpus's: NB-201's stratified
+    cells, the zoo's built architectures)."""
+    return task_table(family, task, nb201_limit or None)[["spec", resolve_task(family, task).target]]
 
 
 def proxies_of(family: str, task: str, specs: list[str]) -> pd.DataFrame:

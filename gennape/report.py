@@ -20,11 +20,15 @@ from typing import Any
 
 from gennape.compare import run_overrides
 from gennape.evaluate import markdown_tables
+from gennape.lofo import markdown as lofo_markdown
+from gennape.lofo import targets as lofo_targets
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 
 TITLES: dict[str, str] = {
+    "lofo": "Leave one family out (`experiment=lofo`): train on every task of five families, score the sixth",
+    "corpus": "The shipped predictor: every task of the corpus (`python train.py`), in-family test splits",
     "transfer": "Train on NB-201, transfer to NB-101 and NB-301 (`experiment=nb201_transfer`, the default run)",
     "paper": "Train on NB-101 (500 cells), transfer to all 15,625 NB-201 cells (`experiment=nb101_to_nb201`; "
              "variants: with the FLOPs division, with a fitted power of it, without features)",
@@ -136,7 +140,25 @@ def collect(name: str, run_dir: Path) -> Path:
     (dst / "command.txt").write_text(" ".join(["python train.py", *overrides]) + "\n")
     for png in run_dir.glob("*.png"):
         shutil.copy(png, dst / png.name)
+    if (run_dir / "lofo.json").is_file():  # a leave-one-family-out run: its summary too
+        shutil.copy(run_dir / "lofo.json", dst / "lofo.json")
     return dst
+
+
+def _lofo_summary(name: str) -> dict[str, Any] | None:
+    path = DOCS / "runs" / name / "lofo.json"
+    return json.loads(path.read_text())["summary"] if path.is_file() else None
+
+
+def _lofo_targets(name: str) -> list[tuple[str, bool | None]]:
+    summary = _lofo_summary(name)
+    return lofo_targets(summary) if summary is not None else []
+
+
+def _lofo_timing(info: dict[str, Any]) -> str:
+    """Wall time of a leave-one-family-out run: its folds' (``info`` per held-out family)."""
+    secs = [i.get("total_seconds") for i in info.values() if isinstance(i, dict) and i.get("total_seconds")]
+    return f"{len(secs)} folds, {sum(secs) / 60:.1f} min in all" if secs else "timing not recorded"
 
 
 def _timing(info: dict[str, Any]) -> str:
@@ -352,10 +374,20 @@ def render(runs: dict[str, dict[str, Any]], speed: Path) -> str:
     for name, check in TARGETS.items():
         text, ok = check(runs)
         out.append(f"| {name} | {text} | {'–' if ok is None else ('yes' if ok else '**no**')} |")
+    for name in runs:
+        for text, ok in _lofo_targets(name):
+            out.append(f"| leave-one-family-out ({name}) | {text} | {'–' if ok is None else ('yes' if ok else '**no**')} |")
     for name, data in runs.items():
         cmd = (DOCS / "runs" / name / "command.txt").read_text().strip()
-        out += ["", f"## {TITLES.get(name, name)}", "", f"`{cmd}` — {_timing(data.get('info', {}))}.", "",
-                markdown_tables(data["rows"]).replace("### ", "#### "), _uncertainty(data.get("uncertainty", []))]
+        summary = _lofo_summary(name)
+        timing = _timing(data.get("info", {})) if summary is None else _lofo_timing(data.get("info", {}))
+        out += ["", f"## {TITLES.get(name, name)}", "", f"`{cmd}` — {timing}.", ""]
+        if summary is not None:
+            out += ["Zero-shot SRCC per held-out family (mean over its tasks) against the size baselines "
+                    "computed on the same architectures; margin = over the best of them; then, per label "
+                    "budget, the fine-tuned model against the least-squares size fit on the same labels "
+                    "(mean over 5 draws, the family's default task).", "", lofo_markdown(summary)]
+        out += [markdown_tables(data["rows"]).replace("### ", "#### "), _uncertainty(data.get("uncertainty", []))]
         if name == "features":
             out += _feature_ablation(data)
         for png in sorted((DOCS / "runs" / name).glob("*.png")):

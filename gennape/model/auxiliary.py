@@ -70,7 +70,7 @@ GRAPH_FEATURES = ("flops", "params")
 
 
 def attach_features(graphs: Sequence[Data], family: str, names: Sequence[str], scaling: str = "train",
-                    store: str | os.PathLike | None = None) -> np.ndarray:
+                    store: str | os.PathLike | None = None, require_store: bool = True) -> np.ndarray:
     """Set ``aux`` / ``aux_mask`` of a family's graphs from its feature store (the
     :data:`GRAPH_FEATURES` from the graphs themselves); returns the raw values.
 
@@ -80,6 +80,7 @@ def attach_features(graphs: Sequence[Data], family: str, names: Sequence[str], s
         names: feature names, in the order the heads take them.
         scaling: a registered scaling (``train`` or ``set``, see the module docstring).
         store: another store file.
+        require_store: without a store file, fail (True) or leave the stored features missing.
     """
     from gennape.features.store import FeatureStore, default_path
 
@@ -90,9 +91,12 @@ def attach_features(graphs: Sequence[Data], family: str, names: Sequence[str], s
     stored = [n for n in names if n not in GRAPH_FEATURES]
     if stored:
         path = Path(store) if store else default_path(family)
-        if not path.is_file():
+        if not path.is_file() and not require_store:
+            stored = []
+        elif not path.is_file():
             raise FileNotFoundError(f"{family}: no feature table at {path}; compute it with "
                                     f"`python -m gennape.features family={family} features=[{','.join(stored)}]`")
+    if stored:
         with FeatureStore(path) as fs:
             frame = fs.frame(stored)
         cols = [j for j, n in enumerate(names) if n not in GRAPH_FEATURES]

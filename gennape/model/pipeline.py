@@ -99,13 +99,14 @@ class EpochTimer(Callback):
 
 
 def loader(graphs: Sequence[Data], batch_size: int, shuffle: bool = False, seed: int = 0,
-           weights: np.ndarray | None = None) -> DataLoader:
+           weights: np.ndarray | None = None, draws: int | None = None) -> DataLoader:
     """A PyG DataLoader; shuffling is seeded so runs repeat. With ``weights`` (one per graph, as
-    :func:`gennape.model.corpus.sample_weights` gives), an epoch is ``len(graphs)`` draws with
-    replacement in those proportions instead of a permutation."""
+    :func:`gennape.model.corpus.sample_weights` gives), an epoch is ``draws`` (default
+    ``len(graphs)``) draws with replacement in those proportions instead of a permutation."""
     gen = torch.Generator().manual_seed(seed) if shuffle or weights is not None else None
     if weights is not None:
-        sampler = WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), len(graphs), generator=gen)
+        sampler = WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), draws or len(graphs),
+                                        generator=gen)
         return DataLoader(list(graphs), batch_size=batch_size, sampler=sampler)
     return DataLoader(list(graphs), batch_size=batch_size, shuffle=shuffle, generator=gen)
 
@@ -192,7 +193,8 @@ def _resume_from(stage_dir: Path | None, resume: bool) -> str | None:
 
 def pretrain(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None, cfg: PretrainConfig,
              trainer_kwargs: dict[str, Any] | None = None, logger: Any = None, seed: int = 0,
-             stage_dir: Path | None = None, resume: bool = False, weights: np.ndarray | None = None) -> dict[str, Any]:
+             stage_dir: Path | None = None, resume: bool = False, weights: np.ndarray | None = None,
+             draws: int | None = None) -> dict[str, Any]:
     """Contrastive pretraining of ``net.encoder`` in place; returns timings.
 
     With ``stage_dir``, ``last.ckpt`` is kept there after every epoch; ``resume`` continues from it.
@@ -204,7 +206,7 @@ def pretrain(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None,
     trainer = make_trainer(cfg.epochs, trainer_kwargs, logger, callbacks, stage_dir)
     module.train()  # Lightning keeps module modes; embed() may have left the net in eval mode
     # Batches of one graph have no negatives; drop the remainder would need a custom loader.
-    trainer.fit(module, loader(train, cfg.batch_size, True, seed, weights),
+    trainer.fit(module, loader(train, cfg.batch_size, True, seed, weights, draws),
                 loader(val, cfg.batch_size) if val else None, ckpt_path=_resume_from(stage_dir, resume))
     return {"pretrain_epochs": len(timer.seconds), "pretrain_s_per_epoch": _mean(timer.seconds)}
 
@@ -227,7 +229,7 @@ def fit_clusters(net: GennapeNet, train: Sequence[Data]) -> np.ndarray:
 def regress(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None, cfg: RegressConfig,
             trainer_kwargs: dict[str, Any] | None = None, logger: Any = None,
             stage_dir: str | Path | None = None, seed: int = 0, resume: bool = False,
-            weights: np.ndarray | None = None) -> dict[str, Any]:
+            weights: np.ndarray | None = None, draws: int | None = None) -> dict[str, Any]:
     """Regression stage in place; with ``val``, early stopping and the best epoch restored.
 
     With ``stage_dir``, the best and the last epoch are kept there (``best.ckpt``, ``last.ckpt``);
@@ -247,7 +249,7 @@ def regress(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None, 
         module.train()  # Lightning keeps module modes; embed() may have left the net in eval mode
         with warnings.catch_warnings():  # fine-tuning has no validation split, by design
             warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")
-            trainer.fit(module, loader(train, cfg.batch_size, True, seed, weights),
+            trainer.fit(module, loader(train, cfg.batch_size, True, seed, weights, draws),
                         loader(val, 512) if val else None, ckpt_path=_resume_from(stage, resume))
         best = None
         if ckpt is not None and ckpt.best_model_path:
@@ -281,7 +283,7 @@ def _load_stage(net: GennapeNet, root: Path | None, stage: str, resume: bool) ->
 def fit(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None, pretrain_cfg: PretrainConfig,
         regress_cfg: RegressConfig, trainer_kwargs: dict[str, Any] | None = None, logger: Any = None,
         root_dir: str | Path | None = None, seed: int = 0, resume: bool = False,
-        fill_unseen: bool = True, weights: np.ndarray | None = None) -> dict[str, Any]:
+        fill_unseen: bool = True, weights: np.ndarray | None = None, draws: int | None = None) -> dict[str, Any]:
     """All stages in order (see the module docstring); returns timings and the best val score.
 
     Args:
@@ -291,6 +293,7 @@ def fit(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None, pret
             leaves their random rows, for the ablation).
         weights: per-graph draw weights of ``train`` for both training stages (tasks of several
             families: :func:`gennape.model.corpus.sample_weights`); None = every graph once an epoch.
+        draws: graphs drawn per epoch with ``weights`` (default: as many as ``train`` has).
     """
     L.seed_everything(seed, workers=True, verbose=False)
     t0 = time.perf_counter()
@@ -306,12 +309,12 @@ def fit(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None, pret
         pre = _load_stage(net, root, "pretrain", resume)
         if pre is None:
             pre = pretrain(net, train, val, pretrain_cfg, trainer_kwargs, logger, seed,
-                           root / "pretrain" if root else None, resume, weights)
+                           root / "pretrain" if root else None, resume, weights, draws)
             _save_stage(net, root, "pretrain", pre)
         info |= pre
     fit_clusters(net, train)
     info |= regress(net, train, val, regress_cfg, trainer_kwargs, logger, root / "regress" if root else None,
-                    seed, resume, weights)
+                    seed, resume, weights, draws)
     info["filled_ops"] = fill_unseen_ops(net, train) if fill_unseen else []
     info["fit_seconds"] = time.perf_counter() - t0
     _save_stage(net, root, "regress", info)
