@@ -3,9 +3,11 @@
     python predict.py model_a.onnx model_b.onnx
     python predict.py models/ --format json
     python predict.py a.onnx --checkpoint outputs/.../model.ckpt --format csv
+    python predict.py dynamic_hw.onnx --input-size 224 224
 
 Folders are searched for ``*.onnx``. Files that fail are reported with the reason and never stop
-the others; the exit code is 1 if any failed. The uncertainty column is the spread of the fuzzy
+the others; the exit code is 1 if any failed. A model exported with a dynamic height and width
+needs ``--input-size H W`` (models with a fixed resolution keep theirs). The uncertainty column is the spread of the fuzzy
 heads around the prediction (accuracy points): higher means the heads disagree. How far that
 tracks the error on families the predictor has not seen is measured in docs/results.md (for the
 shipped model: on NB-301, not on NB-101).
@@ -21,7 +23,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from gennape.inference import DEFAULT_CHECKPOINT, Prediction, predict_files
+from gennape.inference import DEFAULT_CHECKPOINT, Prediction, predict_files, quiet_libraries
 from gennape.model.checkpoint import CheckpointError
 
 COLUMNS = ("rank", "predicted_accuracy", "uncertainty", "flops", "params", "file", "error")
@@ -76,11 +78,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-features", action="store_true",
                     help="skip the auxiliary features the checkpoint takes (the shipped one: FLOPs and params "
                          "quantiles among the files given); they count as missing")
+    ap.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"),
+                    help="input resolution for models exported with a dynamic height and width")
     args = ap.parse_args(argv)
+    if args.input_size is not None and min(args.input_size) < 1:
+        ap.error("--input-size takes two positive integers")
+    quiet_libraries()
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     try:
-        preds = predict_files(args.paths, args.checkpoint, timings, features=not args.no_features)
+        preds = predict_files(args.paths, args.checkpoint, timings, features=not args.no_features,
+                              input_size=tuple(args.input_size) if args.input_size else None)
     except CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

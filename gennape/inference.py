@@ -2,14 +2,19 @@
 
 Every file is handled on its own: a file that cannot be read or converted gets an ``error``
 (one line naming the file and the problem) and the others are still predicted and ranked.
-The input resolution is the one the ONNX model declares.
+The input resolution is the one the ONNX model declares; a model exported with a dynamic height
+and width gets ``input_size``. A network gets the same graph, FLOPs, params and so prediction
+whichever route exported it (torch's dynamo or legacy exporter, eval or train mode): every
+number the predictor reads is a function of the canonical graph, whose hash names it.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,7 +41,9 @@ class Prediction:
         predicted_accuracy: predicted accuracy, in the unit of the training targets (%).
         rank: 1 = highest predicted accuracy among the models that succeeded.
         flops: FLOPs of the computation graph (2 x MACs, batch 1).
-        params: trainable parameters of the computation graph (BatchNorm folded).
+        params: parameters of the canonical graph (BatchNorm folded; a bias on every Conv / Linear
+            except one feeding straight into another affine layer, see
+            ``gennape.graph.canonical.canonical_bias``), whatever biases the file stores.
         uncertainty: spread of the heads around the prediction (accuracy units, see
             ``gennape.model.pipeline.head_spread``).
         error: why this file has no prediction.
@@ -54,6 +61,30 @@ class Prediction:
         return asdict(self)
 
 
+class _DropTips(logging.Filter):
+    """Drops Lightning's advertising tips ("try installing litlogger"); keeps its other records."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = str(record.msg)
+        return not (msg.startswith("💡 Tip") or "litlogger" in msg)
+
+
+_TIPS = _DropTips()
+
+
+def quiet_libraries() -> None:
+    """Silence the libraries' notices that are not the user's business, where a prediction or a
+    training run starts (idempotent): Lightning's tips (its ``rank_zero`` loggers) and the
+    deprecation of ``torch.utils._pytree.LeafSpec`` that Lightning's own pytree code triggers.
+    Every other warning, and Lightning's other messages, still show."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if _TIPS not in logger.filters:
+            logger.addFilter(_TIPS)
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+                            category=FutureWarning)
+
+
 def onnx_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
     """Files as given, folders expanded to the ``.onnx`` files under them (sorted)."""
     out: list[Path] = []
@@ -62,12 +93,13 @@ def onnx_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return out
 
 
-def load_graph(path: Path) -> ComputeGraph:
-    """The ComputeGraph of one ONNX file; every failure becomes a GraphError naming the file."""
+def load_graph(path: Path, input_size: tuple[int, int] | None = None) -> ComputeGraph:
+    """The ComputeGraph of one ONNX file (``input_size``: (H, W) for a model without a fixed
+    resolution); every failure becomes a GraphError naming the file."""
     if not path.exists():
         raise GraphError(str(path), "no such file")
     try:
-        return from_onnx(path)
+        return from_onnx(path, input_size=input_size)
     except GraphError:
         raise
     except Exception as e:  # noqa: BLE001 - anything the onnx stack raises, as one line
@@ -76,6 +108,10 @@ def load_graph(path: Path) -> ComputeGraph:
 
 def predict_graphs(ckpt: Checkpoint, graphs: Sequence[ComputeGraph], features: bool = True) -> dict[str, Any]:
     """Accuracy, uncertainty, FLOPs and params of ComputeGraphs (numpy arrays, input order).
+
+    Graphs with the same hash are one network: the auxiliary features are computed over all of
+    them (quantiles among the graphs given), then each network is predicted once and its numbers
+    shared, so that two exports of it never differ, not even by floating-point rounding.
 
     Args:
         ckpt: the predictor.
@@ -88,8 +124,13 @@ def predict_graphs(ckpt: Checkpoint, graphs: Sequence[ComputeGraph], features: b
         values = scale(compute_for_graphs(graphs, ckpt.aux_features), ckpt.aux_scaling)
         for d, row in zip(datas, values):
             set_aux(d, row)
-    res = predict(ckpt.net, datas, details=True)
-    return {"accuracy": res["accuracy"], "uncertainty": res["uncertainty"],
+    first: dict[str, int] = {}
+    rep = [first.setdefault(cg.hash, i) for i, cg in enumerate(graphs)]  # each graph's first twin
+    unique = sorted(first.values())
+    res = predict(ckpt.net, [datas[i] for i in unique], details=True)
+    row = {i: k for k, i in enumerate(unique)}
+    take = [row[r] for r in rep]
+    return {"accuracy": res["accuracy"][take], "uncertainty": res["uncertainty"][take],
             "flops": [float(cg.flops) for cg in graphs], "params": [float(cg.params) for cg in graphs]}
 
 
@@ -102,7 +143,8 @@ def rank(preds: list[Prediction]) -> list[Prediction]:
 
 
 def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathLike | Checkpoint | None = None,
-                  timings: dict[str, float] | None = None, features: bool = True) -> list[Prediction]:
+                  timings: dict[str, float] | None = None, features: bool = True,
+                  input_size: tuple[int, int] | None = None) -> list[Prediction]:
     """Predict and rank ONNX files (folders are searched for ``*.onnx``).
 
     Args:
@@ -111,6 +153,8 @@ def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathL
         timings: if given, filled with seconds spent per stage (``load``, ``graphs``, ``predict``;
             ``predict`` includes computing the auxiliary features, if the checkpoint takes any).
         features: compute the checkpoint's auxiliary features (see :func:`predict_graphs`).
+        input_size: (H, W) for models exported with a dynamic height and width (models with a
+            fixed resolution keep theirs); without it such a model fails with an error saying so.
     """
     t = time.perf_counter()
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint or DEFAULT_CHECKPOINT)
@@ -120,7 +164,7 @@ def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathL
     for path in onnx_paths(paths):
         p = Prediction(str(path))
         try:
-            graphs.append((p, load_graph(path)))
+            graphs.append((p, load_graph(path, input_size)))
         except GraphError as e:
             p.error = str(e)
         preds.append(p)

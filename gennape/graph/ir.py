@@ -30,7 +30,8 @@ class Node:
         kernel, stride, dilation: spatial (h, w) tuples for Conv / pooling, else ().
         padding: (top, left, bottom, right) for Conv / pooling, else ().
         groups: convolution groups.
-        bias: whether the (BatchNorm-folded) Conv / Linear has a bias.
+        bias: whether the (BatchNorm-folded) Conv / Linear counts a bias; canonical graphs decide
+            it by structure (``gennape.graph.canonical.canonical_bias``), not by what the file stores.
         extra: sorted (key, value) pairs of op-specific attributes (perm, axis, pads, ...).
     """
 
@@ -121,7 +122,11 @@ class ComputeGraph:
 
     @cached_property
     def params(self) -> int:
-        """Parameters of the canonical (BatchNorm-folded) network."""
+        """Parameters of the canonical network: weights of Conv / Linear, one bias per output
+        channel where ``Node.bias`` (the structural rule of ``canonical.canonical_bias``: every such
+        layer but one feeding straight into another affine layer), 2 per channel of an unfolded
+        BatchNorm / LayerNorm, learnt constants. A BatchNorm after a Conv / Linear is folded into its
+        bias, so this does not depend on whether or how an exporter stored biases."""
         return sum(n.params for n in self.nodes)
 
     @property

@@ -3,7 +3,14 @@
 The model is loaded without external data; every initializer bigger than a few numbers is
 replaced by a typed graph input of the same shape before shape inference, so the weights are
 neither needed nor held twice. Small constants (scalars, shape and slice arguments) keep their
-values. Each ONNX op is mapped by a handler registered in ``onnx_handlers``.
+values; one stored as external data is read alone from its file (a model whose weights file,
+e.g. the dynamo exporter's ``model.onnx.data``, is missing still reads, unless a small constant
+it needs is in there: then the error names the file). Each ONNX op is mapped by a handler
+registered in ``onnx_handlers``.
+
+A model exported with a dynamic height and width (``dynamic_axes={"input": {2: "h", 3: "w"}}``,
+or dynamo ``dynamic_shapes``) has no resolution of its own: give one with ``input_size``. A
+dynamic batch axis needs nothing (graphs are at batch 1).
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
-from onnx import numpy_helper, shape_inference
+from onnx import external_data_helper, numpy_helper, shape_inference
 from onnx.reference import ReferenceEvaluator
 
 from gennape.graph.canonical import to_compute_graph
@@ -42,13 +49,28 @@ def _load(path: Path) -> onnx.ModelProto:
     return model
 
 
-def _strip_weights(model: onnx.ModelProto) -> dict[str, Const]:
-    """Turn big initializers into graph inputs; return name -> Const (value None when stripped)."""
+def _external_file(init: onnx.TensorProto) -> str:
+    return next((e.value for e in init.external_data if e.key == "location"), "?")
+
+
+def _strip_weights(model: onnx.ModelProto, folder: Path, missing: dict[str, str]) -> dict[str, Const]:
+    """Turn big initializers into graph inputs; return name -> Const (value None when stripped).
+
+    A small initializer stored as external data is read alone from its file (offset and length);
+    an external data file that cannot be read is added to ``missing`` (its path -> why)."""
     consts: dict[str, Const] = {}
     keep, inputs = [], []
     existing = {i.name for i in model.graph.input}
     for init in model.graph.initializer:
         numel = int(np.prod(init.dims)) if init.dims else 1
+        if numel <= SMALL and init.data_location == onnx.TensorProto.EXTERNAL:
+            try:
+                external_data_helper.load_external_data_for_tensor(init, str(folder))
+                init.data_location = onnx.TensorProto.DEFAULT
+                del init.external_data[:]
+            except Exception:  # noqa: BLE001 - missing or short file: the value stays unknown
+                where = folder / _external_file(init)
+                missing[str(where)] = "is missing" if not where.exists() else "cannot be read"
         if numel <= SMALL and init.data_location != onnx.TensorProto.EXTERNAL:
             consts[init.name] = Const(numpy_helper.to_array(init), tuple(init.dims))
             keep.append(init)
@@ -60,6 +82,34 @@ def _strip_weights(model: onnx.ModelProto) -> dict[str, Const]:
     model.graph.initializer.extend(keep)
     model.graph.input.extend(inputs)
     return consts
+
+
+def _fix_input_shapes(model: onnx.ModelProto, source: str, weights: dict[str, Const],
+                      input_size: tuple[int, int] | None) -> None:
+    """Fix the graph inputs' dynamic axes: the batch to 1 (the graph is at batch 1, so that shape
+    arithmetic on it folds), the height and width of an image input (N, C, H, W) to
+    ``input_size`` (a fixed resolution is kept); any other dynamic axis is an error."""
+    for inp in model.graph.input:
+        if inp.name in weights or not inp.type.tensor_type.HasField("shape"):
+            continue
+        dims = inp.type.tensor_type.shape.dim
+        if len(dims) and not dims[0].HasField("dim_value"):
+            dims[0].dim_value = 1
+        free = [j for j, d in enumerate(dims) if j > 0 and not d.HasField("dim_value")]
+        if not free:
+            continue
+        desc = "(" + ", ".join(str(d.dim_value) if d.HasField("dim_value") else repr(d.dim_param or "?")
+                               for d in dims) + ")"
+        if len(dims) != 4 or 1 in free:
+            raise GraphError(source, f"cannot infer the shape of graph input {inp.name!r}: its shape {desc} has "
+                                     f"dynamic axes other than the batch, height and width; export with them fixed")
+        if input_size is None:
+            raise GraphError(source, f"cannot infer the shape of graph input {inp.name!r}: its height and width are "
+                                     f"dynamic, shape {desc}; give the resolution with --input-size H W "
+                                     f"(Python: input_size=(H, W))")
+        for j, v in zip((2, 3), input_size):
+            if not dims[j].HasField("dim_value"):
+                dims[j].dim_value = int(v)
 
 
 def _shapes(model: onnx.ModelProto, source: str) -> dict[str, tuple[int | None, ...]]:
@@ -131,12 +181,33 @@ def _evaluate(node: onnx.NodeProto, names, args: list) -> list[np.ndarray] | Non
         return None
 
 
-def from_onnx(path: str | os.PathLike) -> ComputeGraph:
-    """The canonical ComputeGraph of an ONNX file (any opset the onnx package knows)."""
+def from_onnx(path: str | os.PathLike, input_size: tuple[int, int] | None = None) -> ComputeGraph:
+    """The canonical ComputeGraph of an ONNX file (any opset the onnx package knows).
+
+    Args:
+        path: the ``.onnx`` file (external data, if any, beside it; the weights are not read).
+        input_size: (H, W) for an image input whose height or width the export left dynamic;
+            an input with a fixed resolution keeps its own.
+    """
     path = Path(path)
     source = str(path)
+    if input_size is not None and (len(input_size) != 2 or min(int(v) for v in input_size) < 1):
+        raise ValueError(f"input_size must be two positive integers (H, W), not {input_size!r}")
+    missing: dict[str, str] = {}
+    try:
+        return _from_onnx(path, source, input_size, missing)
+    except GraphError as e:
+        if not missing:
+            raise
+        files = ", ".join(f"{f!r}, which {why}" for f, why in sorted(missing.items()))
+        raise GraphError(source, f"{e.problem} (a constant it needs is in the external data file {files})") from e
+
+
+def _from_onnx(path: Path, source: str, input_size: tuple[int, int] | None,
+               missing: dict[str, str]) -> ComputeGraph:
     model = _load(path)
-    consts = _strip_weights(model)
+    consts = _strip_weights(model, path.parent, missing)
+    _fix_input_shapes(model, source, consts, input_size)
     for n in model.graph.node:
         if n.op_type in CONTROL_FLOW:
             raise GraphError(source, f"control flow ({n.op_type}) at node {n.name!r} is not supported")
@@ -153,7 +224,7 @@ def from_onnx(path: str | os.PathLike) -> ComputeGraph:
     for inp in model.graph.input:
         if inp.name in env:
             continue
-        shape = ctx.shape(inp.name, "graph input")
+        shape = ctx.shape(inp.name, "graph input")  # fixed by _fix_input_shapes
         env[inp.name] = Ref(g.emit("Input", [], shape, where=inp.name), shape)
     for node in model.graph.node:
         ctx.where = node.name or node.op_type

@@ -64,7 +64,8 @@ class OnnxCtx:
         """Shape of tensor ``name`` without the batch axis; error if not fully known."""
         s = self.shapes.get(name)
         if s is None or not s or any(d is None for d in s[1:]):
-            raise GraphError(self.source, f"cannot infer the shape of {what} {name!r} (node {self.where!r})")
+            at = f" (node {self.where!r})" if self.where else ""
+            raise GraphError(self.source, f"cannot infer the shape of {what} {name!r}{at}")
         return tuple(int(d) for d in s[1:])
 
     def emit(self, op: str, inputs: list[Ref], node: onnx.NodeProto, key: str | None = None, **attrs: Any) -> Ref:
