@@ -33,6 +33,7 @@ import gennape
 from gennape.evaluate import (aggregate_seeds, fine_tuned, markdown_tables, save_results, split_indices,
                               uncertainty_check, zero_shot)
 from gennape.finetune_cache import FinetuneCache
+from gennape.inference import quiet_libraries
 from gennape.model.auxiliary import GRAPH_FEATURES, attach_features, stored_coverage
 from gennape.model.checkpoint import build_kwargs, load_checkpoint, save_checkpoint
 from gennape.model.corpus import expand_keys, load_task, mark_task, sample_weights, task_weights
@@ -454,6 +455,7 @@ def _plots(nets: dict[str, GennapeNet], main: str, families: list[Family], tests
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     """Hydra entry; returns the main model's mean zero-shot SRCC (a sweep objective)."""
+    quiet_libraries()  # Lightning's tips and its pytree deprecation; real warnings still show
     res = lofo(cfg) if cfg.get("protocol") == "lofo" else train(cfg)
     zs = [r["srcc"] for r in res["rows"] if r["setting"] == "zero-shot" and r["method"] == cfg.model.name]
     return float(np.mean(zs)) if zs else float("nan")
