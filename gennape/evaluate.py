@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 from torch_geometric.data import Data
 
+from gennape.adapt import adapt_net
 from gennape.finetune_cache import FinetuneCache, entry_key, graphs_fingerprint, inputs_fingerprint
 from gennape.model.corpus import normalise_labels
 from gennape.model.dataset import Family
 from gennape.model.metrics import RANKING_METRICS, list_metrics, score
-from gennape.model.pipeline import FinetuneConfig, fine_tune, predict
+from gennape.model.pipeline import FinetuneConfig, predict
 from gennape.model.predictor import GennapeNet
 from gennape.model.size import SIZE_FEATURES, size_features, size_fit
 from gennape.registry import Registry
@@ -172,7 +173,7 @@ def fine_tuned(models: dict[str, GennapeNet], family: Family, cfg: FinetuneConfi
             key = entry_key(inputs_fp[name], cfg, trainer_kwargs, seed) if cache is not None else ""
             stored = cache.get(key) if cache is not None else None
             if stored is None:
-                tuned = fine_tune(net, tune.graphs, cfg, trainer_kwargs, seed)
+                tuned = adapt_net(net, tune.graphs, tune.y, cfg, seed, trainer_kwargs)  # predict.py --labels' path
                 stored = _score_all({name: tuned}, (), rest.graphs, rest.y)[name]
                 if cache is not None:
                     cache.put(key, stored, f"{family.key}, fine-tuned ({cfg.samples}), seed {seed}")

@@ -110,13 +110,13 @@ def test_resumed_and_extended_runs_do_not_fine_tune_twice(tmp_path, monkeypatch)
     rows = first["rows"]
     assert (run / "gennape_seed0" / "fine_tuned_scores.json").is_file()
     calls = []
-    real = evaluate_mod.fine_tune
+    real = evaluate_mod.adapt_net
 
     def counted(net, *args, **kwargs):
         calls.append(net)
         return real(net, *args, **kwargs)
 
-    monkeypatch.setattr(evaluate_mod, "fine_tune", counted)
+    monkeypatch.setattr(evaluate_mod, "adapt_net", counted)
     again = train_mod.train(_cfg(tmp_path / "new", *base, f"ckpt_path={run}"))
     assert calls == [] and again["rows"] == rows
     # the evaluation's own command is kept, and the first call's wall time and code

@@ -155,3 +155,21 @@ def sample_weights(task_of: Sequence[int], shares: Sequence[float]) -> np.ndarra
     counts = np.bincount(task_of, minlength=len(shares))
     w = np.asarray(shares, dtype=np.float64)[task_of] / counts[task_of]
     return w / w.sum()
+
+
+def score_to_accuracy(scores: np.ndarray, quantiles: Sequence[float], normalisation: str) -> np.ndarray:
+    """Map a score model's outputs back to one training task's scale: the output is where a network
+    stands among that task's networks (a normal quantile for ``rank_gauss``, a quantile for
+    ``quantile``), read off the task's label distribution (``quantiles``: its labels at evenly
+    spaced quantiles, as checkpoints keep them)."""
+    s = np.asarray(scores, dtype=np.float64)
+    if normalisation == "rank_gauss":
+        from scipy.special import ndtr
+
+        q = ndtr(s)
+    elif normalisation == "quantile":
+        q = np.clip(s, 0.0, 1.0)
+    else:
+        raise ValueError(f"outputs of a model trained on {normalisation!r} labels are not a quantile")
+    grid = np.linspace(0.0, 1.0, len(quantiles))
+    return np.interp(q, grid, np.asarray(quantiles, dtype=np.float64))

@@ -82,6 +82,12 @@ class FinetuneConfig:
     refit_transform: bool = True
     divide_by_flops: bool | None = None
     rank_weight: float = 0.0
+    # With at least ``early_stop_min`` labels, ``val_fraction`` of them (at least 4) are held out
+    # and the epoch with the lowest loss on them is kept (patience ``patience`` epochs); fewer
+    # labels train for ``epochs`` on all of them.
+    early_stop_min: int = 20
+    val_fraction: float = 0.2
+    patience: int = 50
 
 
 class EpochTimer(Callback):
@@ -323,7 +329,8 @@ def fit(net: GennapeNet, train: Sequence[Data], val: Sequence[Data] | None, pret
 
 def fine_tune(net: GennapeNet, graphs: Sequence[Data], cfg: FinetuneConfig,
               trainer_kwargs: dict[str, Any] | None = None, seed: int = 0) -> GennapeNet:
-    """A copy of ``net`` fine-tuned on ``graphs`` (centroids stay frozen, no validation split).
+    """A copy of ``net`` fine-tuned on ``graphs`` (centroids stay frozen; with enough labels, a
+    part is held out for early stopping: :func:`split_labels`).
 
     With ``cfg.refit_transform`` the z-score statistics are refitted on ``graphs``: a new family
     has its own accuracy range, which a few labels estimate well enough (a model trained on
@@ -339,12 +346,24 @@ def fine_tune(net: GennapeNet, graphs: Sequence[Data], cfg: FinetuneConfig,
     if cfg.refit_transform:
         tuned.transform.fit(torch.cat([d.y for d in graphs]), torch.cat([d.flops for d in graphs]))
         tuned.labels = "raw"  # it now predicts the labels given, in their unit
+    train, val = split_labels(graphs, cfg, seed)
     rc = RegressConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                        encoder_lr_scale=cfg.encoder_lr_scale, weight_decay=cfg.weight_decay,
-                       rank_weight=cfg.rank_weight)
+                       rank_weight=cfg.rank_weight, patience=cfg.patience, monitor="val/loss", mode="min")
     kw = {**(trainer_kwargs or {}), "enable_progress_bar": False}
-    regress(tuned, graphs, None, rc, kw, None, None, seed)
+    regress(tuned, train, val, rc, kw, None, None, seed)
     return tuned
+
+
+def split_labels(graphs: Sequence[Data], cfg: FinetuneConfig, seed: int = 0) -> tuple[list[Data], list[Data] | None]:
+    """The fine-tuning labels to train on and those held out for early stopping (None below
+    ``cfg.early_stop_min`` labels)."""
+    graphs = list(graphs)
+    if cfg.val_fraction <= 0 or len(graphs) < cfg.early_stop_min:
+        return graphs, None
+    perm = np.random.default_rng(seed).permutation(len(graphs))
+    n_val = max(4, int(round(len(graphs) * cfg.val_fraction)))
+    return [graphs[i] for i in sorted(perm[n_val:])], [graphs[i] for i in sorted(perm[:n_val])]
 
 
 def _mean(xs: list[float]) -> float | None:
