@@ -6,7 +6,8 @@ minutes, so the encodings are saved per family in ``data/cache/graphs_<family>.p
 plain tensors, strings and lists (loaded with ``weights_only=True``, never unpickling objects).
 The cache is keyed by spec string, grows when new specs are asked for, and is rebuilt when the
 op vocabulary or the node features change, or when re-tracing a few cached specs no longer gives
-the cached graph hashes (the frontend or the space changed what it builds).
+the cached records (hash, params, node features: the frontend, the space or the canonical rules
+changed what it builds).
 """
 
 from __future__ import annotations
@@ -190,7 +191,7 @@ def encode_specs(family: str, specs: Sequence[str], cache_dir: str | os.PathLike
     path = Path(cache_dir or DEFAULT_CACHE_DIR) / f"graphs_{graph_variant(family, task)}.pt"
     cache = load_cache(path, q)
     probes = list(cache)[:PROBES]
-    if probes and any(build_record(family, s, q, task)["hash"] != cache[s]["hash"] for s in probes):
+    if probes and any(not _same_record(build_record(family, s, q, task), cache[s]) for s in probes):
         cache = {}  # graphs built today differ from the cached ones: the cache is stale
     missing = list(dict.fromkeys(s for s in specs if s not in cache))
     if not missing:
@@ -215,6 +216,13 @@ def encode_specs(family: str, specs: Sequence[str], cache_dir: str | os.PathLike
         if pool:
             pool.terminate()
     return [cache[s] for s in specs]
+
+
+def _same_record(a: dict[str, object], b: dict[str, object]) -> bool:
+    """Whether two records of one spec encode the same graph: hash, params and node features (a
+    change to how params or features are counted keeps the hash)."""
+    return (a["hash"] == b["hash"] and a["params"] == b["params"] and a["feat"].shape == b["feat"].shape
+            and bool(torch.equal(a["feat"], b["feat"])))
 
 
 def _build_worker_local(args: tuple[str, str, int, str | None]) -> dict[str, object]:
