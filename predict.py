@@ -1,16 +1,21 @@
-"""Rank ONNX models by predicted accuracy after training, without training them.
+"""Rank ONNX models by how well they will train, without training them.
 
     python predict.py model_a.onnx model_b.onnx
     python predict.py models/ --format json
-    python predict.py a.onnx --checkpoint outputs/.../model.ckpt --format csv
+    python predict.py models/ --labels known.csv [--save-checkpoint adapted.ckpt]
+    python predict.py models/ --task nb201/cifar100       # accuracies on a task the model knows
+    python predict.py --list-tasks
     python predict.py dynamic_hw.onnx --input-size 224 224
 
 Folders are searched for ``*.onnx``. Files that fail are reported with the reason and never stop
-the others; the exit code is 1 if any failed. A model exported with a dynamic height and width
-needs ``--input-size H W`` (models with a fixed resolution keep theirs). The uncertainty column is the spread of the fuzzy
-heads around the prediction (accuracy points): higher means the heads disagree. How far that
-tracks the error on families the predictor has not seen is measured in docs/results.md (for the
-shipped model: on NB-301, not on NB-101).
+the others; the exit code is 1 if any failed. ``score``: higher = predicted better, comparable
+within one call. ``predicted_accuracy`` is given only where the model is calibrated: after
+``--labels`` (a ``file,accuracy`` CSV of some of the files: a copy of the checkpoint is adapted
+to them, and every file is predicted on their scale), or with ``--task`` naming a task the
+checkpoint was trained on; otherwise it is blank. ``uncertainty`` is the spread of the fuzzy heads
+around the score (its unit): higher means the heads disagree; how far that tracks the error is
+measured in docs/results.md. A model exported with a dynamic height and width needs
+``--input-size H W``.
 """
 
 from __future__ import annotations
@@ -23,10 +28,12 @@ import sys
 import time
 from collections.abc import Callable
 
-from gennape.inference import DEFAULT_CHECKPOINT, Prediction, predict_files, quiet_libraries
-from gennape.model.checkpoint import CheckpointError
+from gennape.inference import (DEFAULT_CHECKPOINT, Prediction, TaskError, checkpoint_tasks, predict_files,
+                               quiet_libraries)
+from gennape.model.checkpoint import CheckpointError, load_checkpoint
 
-COLUMNS = ("rank", "predicted_accuracy", "uncertainty", "flops", "params", "file", "error")
+COLUMNS = ("rank", "score", "predicted_accuracy", "uncertainty", "flops", "params", "labelled", "given_accuracy",
+           "file", "error")
 
 
 def _num(v: float | None, fmt: str) -> str:
@@ -35,14 +42,16 @@ def _num(v: float | None, fmt: str) -> str:
 
 def as_table(preds: list[Prediction]) -> str:
     """A plain-text table, best first, failures at the end."""
-    rows = [("rank", "pred. acc", "± unc.", "MFLOPs", "params", "file")]
+    labelled = any(p.labelled for p in preds)
+    head = ("rank", "score", "pred. acc", "± unc.", "MFLOPs", "params", *(("label",) if labelled else ()), "file")
+    rows = [head]
     for p in preds:
         if p.error is None:
-            rows.append((str(p.rank), _num(p.predicted_accuracy, ".2f"), _num(p.uncertainty, ".2f"),
+            rows.append((str(p.rank), _num(p.score, ".3f"), _num(p.predicted_accuracy, ".2f"), _num(p.uncertainty, ".2f"),
                          _num(p.flops / 1e6 if p.flops is not None else None, ",.1f"),
-                         _num(p.params, ",.0f"), p.file))
+                         _num(p.params, ",.0f"), *((_num(p.given_accuracy, ".2f"),) if labelled else ()), p.file))
         else:
-            rows.append(("-", "failed", "", "", "", p.error))
+            rows.append(("-", "failed", *[""] * (len(head) - 3), p.error))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(r[:-1], widths)) + "  " + r[-1] for r in rows)
 
@@ -69,12 +78,29 @@ def as_json(preds: list[Prediction]) -> str:
 FORMATS: dict[str, Callable[[list[Prediction]], str]] = {"table": as_table, "csv": as_csv, "json": as_json}
 
 
+def list_tasks(checkpoint: str) -> int:
+    """Print the tasks the checkpoint can put accuracies on (``--task``)."""
+    ckpt = load_checkpoint(checkpoint)
+    tasks = checkpoint_tasks(ckpt)
+    if not tasks:
+        print(f"{checkpoint}: no task; it predicts a ranking score only (adapt it with --labels)")
+        return 0
+    for name, q in tasks.items():
+        span = f"labels {q[0]:.2f}-{q[-1]:.2f}" if q else "its output is this task's accuracy"
+        print(f"{name}\t{span}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("paths", nargs="+", help="ONNX files or folders of them")
+    ap.add_argument("paths", nargs="*", help="ONNX files or folders of them")
     ap.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
                     help="predictor checkpoint (default: the one shipped with gennape)")
     ap.add_argument("--format", choices=sorted(FORMATS), default="table")
+    ap.add_argument("--labels", metavar="CSV", help="file,accuracy of some of the files: adapt to them first")
+    ap.add_argument("--save-checkpoint", metavar="PATH", help="with --labels: write the adapted checkpoint")
+    ap.add_argument("--task", help="give accuracies on this task's scale (one of --list-tasks)")
+    ap.add_argument("--list-tasks", action="store_true", help="the tasks the checkpoint was trained on, and exit")
     ap.add_argument("--no-features", action="store_true",
                     help="skip the auxiliary features the checkpoint takes (the shipped one: FLOPs and params "
                          "quantiles among the files given); they count as missing")
@@ -83,23 +109,39 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.input_size is not None and min(args.input_size) < 1:
         ap.error("--input-size takes two positive integers")
+    if args.save_checkpoint and not args.labels:
+        ap.error("--save-checkpoint needs --labels")
     quiet_libraries()
-    t0 = time.perf_counter()
-    timings: dict[str, float] = {}
     try:
+        if args.list_tasks:
+            return list_tasks(args.checkpoint)
+        if not args.paths:
+            ap.error("give ONNX files or folders (or --list-tasks)")
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        notes: list[str] = []
         preds = predict_files(args.paths, args.checkpoint, timings, features=not args.no_features,
-                              input_size=tuple(args.input_size) if args.input_size else None)
-    except CheckpointError as e:
+                              input_size=tuple(args.input_size) if args.input_size else None,
+                              labels=args.labels, task=args.task, save_checkpoint=args.save_checkpoint, notes=notes)
+    except (CheckpointError, TaskError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    for n in notes:
+        print(f"warning: {n}", file=sys.stderr)
     if not preds:
         print("error: no .onnx files found in " + ", ".join(args.paths), file=sys.stderr)
         return 1
     print(FORMATS[args.format](preds))
-    failed = sum(p.error is not None for p in preds)
-    print(f"{len(preds) - failed} ranked, {failed} failed in {time.perf_counter() - t0:.2f} s "
-          f"(graphs {timings['graphs']:.2f} s, features and prediction {timings['predict']:.2f} s)", file=sys.stderr)
-    return 1 if failed else 0
+    ok = [p for p in preds if p.error is None]
+    if ok and all(p.predicted_accuracy is None for p in ok):  # below the table; never inside JSON or CSV
+        print("predicted accuracy: blank, the model gives a ranking score only; for accuracies give "
+              "--labels known.csv (a few of these files' accuracies) or --task NAME (python predict.py "
+              "--list-tasks)", file=sys.stdout if args.format == "table" else sys.stderr)
+    failed = len(preds) - len(ok)
+    print(f"{len(ok)} ranked, {failed} failed in {time.perf_counter() - t0:.2f} s "
+          f"(graphs {timings['graphs']:.2f} s, adapting {timings['adapt']:.2f} s, "
+          f"features and prediction {timings['predict']:.2f} s)", file=sys.stderr)
+    return 1 if failed or any(n.startswith("labels not used") for n in notes) else 0
 
 
 if __name__ == "__main__":

@@ -15,11 +15,12 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from torch_geometric.data import Data
 
 from gennape.graph import ComputeGraph, GraphError, from_onnx
@@ -38,23 +39,30 @@ class Prediction:
 
     Args:
         file: the input path.
-        predicted_accuracy: predicted accuracy, in the unit of the training targets (%).
-        rank: 1 = highest predicted accuracy among the models that succeeded.
+        score: the predictor's output; higher = predicted better. Comparable within one call only.
+        predicted_accuracy: the score on a task's accuracy scale, where the checkpoint is
+            calibrated for it (:func:`calibration`); None otherwise.
+        rank: 1 = highest score among the models that succeeded.
         flops: FLOPs of the computation graph (2 x MACs, batch 1).
         params: parameters of the canonical graph (BatchNorm folded; a bias on every Conv / Linear
             except one feeding straight into another affine layer, see
             ``gennape.graph.canonical.canonical_bias``), whatever biases the file stores.
-        uncertainty: spread of the heads around the prediction (accuracy units, see
+        uncertainty: spread of the heads around the score (in the score's unit, see
             ``gennape.model.pipeline.head_spread``).
+        labelled: the file was one of the labels the checkpoint was adapted on.
+        given_accuracy: its label, for a labelled file.
         error: why this file has no prediction.
     """
 
     file: str
+    score: float | None = None
     predicted_accuracy: float | None = None
     rank: int | None = None
     flops: float | None = None
     params: float | None = None
     uncertainty: float | None = None
+    labelled: bool = False
+    given_accuracy: float | None = None
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -106,58 +114,116 @@ def load_graph(path: Path, input_size: tuple[int, int] | None = None) -> Compute
         raise GraphError(str(path), f"{type(e).__name__}: {first_line(e)}") from None
 
 
-def predict_graphs(ckpt: Checkpoint, graphs: Sequence[ComputeGraph], features: bool = True) -> dict[str, Any]:
-    """Accuracy, uncertainty, FLOPs and params of ComputeGraphs (numpy arrays, input order).
-
-    Graphs with the same hash are one network: the auxiliary features are computed over all of
-    them (quantiles among the graphs given), then each network is predicted once and its numbers
-    shared, so that two exports of it never differ, not even by floating-point rounding.
-
-    Args:
-        ckpt: the predictor.
-        graphs: the graphs.
-        features: compute the auxiliary features the checkpoint's heads take (False: treat them
-            as missing, which the heads were trained to handle).
-    """
+def encode_graphs(ckpt: Checkpoint, graphs: Sequence[ComputeGraph], features: bool = True) -> list[Data]:
+    """The predictor's inputs for ComputeGraphs: encodings, with the checkpoint's auxiliary features
+    computed over all of them (quantiles among the graphs given) unless ``features`` is False
+    (treated as missing, which the heads were trained to handle)."""
     datas: list[Data] = [record_to_data(graph_to_record(cg)) for cg in graphs]
     if ckpt.aux_features and features:
         values = scale(compute_for_graphs(graphs, ckpt.aux_features), ckpt.aux_scaling)
         for d, row in zip(datas, values):
             set_aux(d, row)
+    return datas
+
+
+def predict_datas(ckpt: Checkpoint, datas: Sequence[Data], hashes: Sequence[str]) -> dict[str, np.ndarray]:
+    """Scores and uncertainties of encoded graphs. Graphs with the same hash are one network:
+    each is predicted once and its numbers shared, so two exports of it never differ, not even by
+    floating-point rounding."""
     first: dict[str, int] = {}
-    rep = [first.setdefault(cg.hash, i) for i, cg in enumerate(graphs)]  # each graph's first twin
+    rep = [first.setdefault(h, i) for i, h in enumerate(hashes)]  # each graph's first twin
     unique = sorted(first.values())
     res = predict(ckpt.net, [datas[i] for i in unique], details=True)
     row = {i: k for k, i in enumerate(unique)}
     take = [row[r] for r in rep]
-    return {"accuracy": res["accuracy"][take], "uncertainty": res["uncertainty"][take],
-            "flops": [float(cg.flops) for cg in graphs], "params": [float(cg.params) for cg in graphs]}
+    return {"score": res["accuracy"][take], "uncertainty": res["uncertainty"][take]}
+
+
+def predict_graphs(ckpt: Checkpoint, graphs: Sequence[ComputeGraph], features: bool = True) -> dict[str, Any]:
+    """Score, uncertainty, FLOPs and params of ComputeGraphs (numpy arrays, input order); see
+    :func:`encode_graphs` and :func:`predict_datas`."""
+    res = predict_datas(ckpt, encode_graphs(ckpt, graphs, features), [cg.hash for cg in graphs])
+    return {**res, "flops": [float(cg.flops) for cg in graphs], "params": [float(cg.params) for cg in graphs]}
 
 
 def rank(preds: list[Prediction]) -> list[Prediction]:
-    """Sort by predicted accuracy (best first, failures last) and number the ranks."""
-    ok = sorted((p for p in preds if p.error is None), key=lambda p: -float(p.predicted_accuracy or 0.0))
+    """Sort by score (best first, failures last) and number the ranks."""
+    ok = sorted((p for p in preds if p.error is None), key=lambda p: -float(p.score or 0.0))
     for i, p in enumerate(ok, 1):
         p.rank = i
     return ok + [p for p in preds if p.error is not None]
 
 
+def checkpoint_tasks(ckpt: Checkpoint) -> dict[str, list[float] | None]:
+    """The tasks a checkpoint can put accuracies on: task key -> its label quantiles (a score
+    model trained on several tasks), or None (a model trained on one task's accuracies, whose
+    output is that task's accuracy)."""
+    tasks = ckpt.meta.get("tasks")
+    if isinstance(tasks, dict) and tasks:
+        return {str(k): (list(v) if ckpt.net.labels != "raw" else None) for k, v in tasks.items()}
+    family = str(ckpt.meta.get("family", "")).strip()
+    return {family: None} if family and ckpt.net.labels == "raw" and "," not in family else {}
+
+
+class TaskError(ValueError):
+    """``task`` names no task the checkpoint was trained on."""
+
+
+def calibration(ckpt: Checkpoint, task: str | None) -> Callable[[np.ndarray], np.ndarray] | None:
+    """How to turn the checkpoint's scores into accuracies: after adaptation (``meta["adapted"]``)
+    its output is the accuracy; with ``task`` (one it was trained on), the score read on that
+    task's scale; otherwise None: an accuracy on a scale the model does not know is never given."""
+    if "adapted" in ckpt.meta and ckpt.net.labels == "raw":
+        return lambda s: s
+    if task is None:
+        return None
+    known = checkpoint_tasks(ckpt)
+    key = task
+    if key not in known:
+        from gennape.model.corpus import parse_key, task_key
+
+        try:
+            key = task_key(*parse_key(task))
+        except KeyError:
+            key = task
+    if key not in known:
+        raise TaskError(f"--task {task}: the checkpoint was not trained on it; it knows "
+                        f"{', '.join(known) or 'no task (it predicts a ranking score only)'}")
+    quantiles = known[key]
+    if quantiles is None:
+        return lambda s: s
+    from gennape.model.corpus import score_to_accuracy
+
+    return lambda s: score_to_accuracy(s, quantiles, ckpt.net.labels)
+
+
 def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathLike | Checkpoint | None = None,
                   timings: dict[str, float] | None = None, features: bool = True,
-                  input_size: tuple[int, int] | None = None) -> list[Prediction]:
+                  input_size: tuple[int, int] | None = None, labels: str | os.PathLike | None = None,
+                  task: str | None = None, save_checkpoint: str | os.PathLike | None = None,
+                  notes: list[str] | None = None) -> list[Prediction]:
     """Predict and rank ONNX files (folders are searched for ``*.onnx``).
 
     Args:
         paths: files and folders.
         checkpoint: a checkpoint path or loaded checkpoint (default: the shipped one).
-        timings: if given, filled with seconds spent per stage (``load``, ``graphs``, ``predict``;
-            ``predict`` includes computing the auxiliary features, if the checkpoint takes any).
+        timings: if given, filled with seconds spent per stage (``load``, ``graphs``, ``adapt``,
+            ``predict``; ``predict`` includes computing the auxiliary features, if any).
         features: compute the checkpoint's auxiliary features (see :func:`predict_graphs`).
         input_size: (H, W) for models exported with a dynamic height and width (models with a
             fixed resolution keep theirs); without it such a model fails with an error saying so.
+        labels: a ``file,accuracy`` CSV (:func:`gennape.adapt.read_labels`): the labelled files
+            adapt a copy of the checkpoint first (:func:`gennape.adapt.adapt`); every file is then
+            predicted on the labels' scale. A label of a file that failed is skipped; labels that
+            cannot be used (a bad file, fewer than two, all equal) leave the checkpoint as it is,
+            with the reason in ``notes``.
+        task: put accuracies on this task's scale (a task the checkpoint was trained on).
+        save_checkpoint: write the adapted checkpoint here.
+        notes: if given, filled with one line per thing the user should know (labels skipped...).
     """
     t = time.perf_counter()
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint or DEFAULT_CHECKPOINT)
+    notes = notes if notes is not None else []
     t_load = time.perf_counter()
     preds: list[Prediction] = []
     graphs: list[tuple[Prediction, ComputeGraph]] = []
@@ -169,15 +235,48 @@ def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathL
             p.error = str(e)
         preds.append(p)
     t_graphs = time.perf_counter()
+    given: dict[int, float] = {}
+    if labels is not None:
+        from gennape.adapt import LabelError, read_labels
+
+        try:
+            given = read_labels(labels, [p.file for p in preds])
+        except LabelError as e:
+            notes.append(f"labels not used: {e}")
+        for i in sorted(given):
+            preds[i].labelled, preds[i].given_accuracy = True, given[i]
+            if preds[i].error is not None:
+                notes.append(f"{labels}: the label of {preds[i].file} is skipped: the file failed")
+    datas = encode_graphs(ckpt, [cg for _, cg in graphs], features)
+    position = {id(p): k for k, (p, _) in enumerate(graphs)}
+    t_adapt = time.perf_counter()
+    usable = {position[id(preds[i])]: y for i, y in given.items() if preds[i].error is None}
+    if usable:
+        from gennape.adapt import LabelError, adapt
+
+        try:
+            ckpt = adapt(ckpt, [datas[k] for k in sorted(usable)], [usable[k] for k in sorted(usable)])
+        except LabelError as e:
+            notes.append(f"labels not used: {labels}: {e}")
+        else:
+            if save_checkpoint is not None:
+                from gennape.model.checkpoint import save_checkpoint as save
+
+                save(save_checkpoint, ckpt.net, ckpt.model, ckpt.aux_features, ckpt.aux_scaling, ckpt.meta)
+    to_accuracy = calibration(ckpt, task)
+    t_predict = time.perf_counter()
     if graphs:
-        res = predict_graphs(ckpt, [cg for _, cg in graphs], features)
-        for i, (p, _) in enumerate(graphs):
-            acc, unc = float(res["accuracy"][i]), float(res["uncertainty"][i])
-            if not math.isfinite(acc):
-                p.error = f"{p.file}: the predictor gave a non-finite accuracy"
+        res = predict_datas(ckpt, datas, [cg.hash for _, cg in graphs])
+        acc = to_accuracy(res["score"]) if to_accuracy is not None else None
+        for i, (p, cg) in enumerate(graphs):
+            score, unc = float(res["score"][i]), float(res["uncertainty"][i])
+            if not math.isfinite(score):
+                p.error = f"{p.file}: the predictor gave a non-finite score"
                 continue
-            p.predicted_accuracy, p.uncertainty = acc, unc
-            p.flops, p.params = res["flops"][i], res["params"][i]
+            p.score, p.uncertainty = score, unc
+            p.predicted_accuracy = float(acc[i]) if acc is not None else None
+            p.flops, p.params = float(cg.flops), float(cg.params)
     if timings is not None:
-        timings.update(load=t_load - t, graphs=t_graphs - t_load, predict=time.perf_counter() - t_graphs)
+        timings.update(load=t_load - t, graphs=t_graphs - t_load, adapt=t_predict - t_adapt,
+                       predict=(t_adapt - t_graphs) + (time.perf_counter() - t_predict))
     return rank(preds)

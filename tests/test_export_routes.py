@@ -152,7 +152,7 @@ def test_predict_gives_one_answer_per_network(exported):
     assert all(p.error is None for p in preds), [p.error for p in preds if p.error]
     by_net = defaultdict(set)
     for p in preds:
-        by_net[Path(p.file).name.split("__")[0]].add((p.predicted_accuracy, p.uncertainty, p.params, p.flops))
+        by_net[Path(p.file).name.split("__")[0]].add((p.score, p.uncertainty, p.params, p.flops))
     assert set(by_net) == set(exported)
     for name, answers in by_net.items():
         assert len(answers) == 1, f"{name}: {answers}"

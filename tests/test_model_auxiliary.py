@@ -194,7 +194,7 @@ def test_predict_computes_the_checkpoints_features_at_the_models_resolution(tmp_
     with_f = predict_files([onnx], tmp_path / "aux.ckpt")[0]
     without = predict_files([onnx], tmp_path / "aux.ckpt", features=False)[0]
     assert with_f.error is None and without.error is None
-    assert with_f.predicted_accuracy != pytest.approx(without.predicted_accuracy)  # the features were used
+    assert with_f.score != pytest.approx(without.score)  # the features were used
     assert predict_cli.main([str(onnx), "--checkpoint", str(tmp_path / "aux.ckpt"), "--no-features"]) == 0
     # Set scaling: the checkpoint says so, and a file's features become quantiles among the files given.
     save_checkpoint(tmp_path / "set.ckpt", net, model, aux_features=names, aux_scaling="set")
@@ -202,8 +202,8 @@ def test_predict_computes_the_checkpoints_features_at_the_models_resolution(tmp_
     assert load_checkpoint(tmp_path / "aux.ckpt").aux_scaling == "train"
     wide = tmp_path / "wide.onnx"
     torch.onnx.export(_cnn(32).eval(), (torch.randn(1, 3, 40, 40),), str(wide), dynamo=False, opset_version=17)
-    alone = predict_files([onnx], tmp_path / "set.ckpt")[0].predicted_accuracy
-    among = {Path(p.file).name: p.predicted_accuracy for p in predict_files([onnx, wide], tmp_path / "set.ckpt")}
+    alone = predict_files([onnx], tmp_path / "set.ckpt")[0].score
+    among = {Path(p.file).name: p.score for p in predict_files([onnx, wide], tmp_path / "set.ckpt")}
     assert among["m.onnx"] != pytest.approx(alone)  # alone it sits at quantile 0.5, with a wider one below it
 
 

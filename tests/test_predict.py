@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT))
 import predict as predict_cli  # noqa: E402
 from gennape.graph import from_module, from_onnx  # noqa: E402
 from gennape.graph.ops import get_op, list_ops  # noqa: E402
-from gennape.inference import DEFAULT_CHECKPOINT, predict_files, predict_graphs  # noqa: E402
+from gennape.inference import DEFAULT_CHECKPOINT, TaskError, checkpoint_tasks, predict_files, predict_graphs  # noqa: E402
 from gennape.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
 from gennape.model.dataset import graph_to_record, record_to_data  # noqa: E402
 from gennape.model.pipeline import fit_clusters, fit_normalisers, predict  # noqa: E402
@@ -70,8 +70,8 @@ def test_checkpoint_round_trip_gives_the_same_predictions(ckpt_path, onnx_dir):
     assert ckpt.meta == {"family": "test"} and ckpt.model["heads"] == 3 and not ckpt.net.training
     assert bool(ckpt.net.fcm.fitted) and bool(ckpt.net.transform.fitted)
     cg = from_onnx(onnx_dir / "medium.onnx")
-    a = predict_graphs(ckpt, [cg])["accuracy"]
-    b = predict_graphs(load_checkpoint(ckpt_path), [cg])["accuracy"]
+    a = predict_graphs(ckpt, [cg])["score"]
+    b = predict_graphs(load_checkpoint(ckpt_path), [cg])["score"]
     assert a == pytest.approx(b)
 
 
@@ -125,8 +125,9 @@ def test_predict_files_ranks_and_keeps_going_past_bad_files(ckpt_path, onnx_dir,
     assert len(ok) == len(NETS) and set(bad) == {"broken.onnx", "nope.onnx"}
     assert "broken.onnx" in bad["broken.onnx"] and "no such file" in bad["nope.onnx"]
     assert [p.rank for p in ok] == list(range(1, len(NETS) + 1))
-    accs = [p.predicted_accuracy for p in ok]
-    assert accs == sorted(accs, reverse=True)
+    scores = [p.score for p in ok]
+    assert scores == sorted(scores, reverse=True)
+    assert all(p.predicted_accuracy is None for p in ok)  # the tiny model knows no task by name
     by_name = {Path(p.file).stem: p for p in ok}
     # FLOPs follow the model's own input resolution (medium was exported at 48x48).
     medium = {s: from_module(_cnn(*NETS["medium"]), torch.randn(1, 3, s, s)).flops for s in (32, 48)}
@@ -141,16 +142,19 @@ def test_predict_cli_json_table_csv(ckpt_path, onnx_dir, capsys):
     assert rc == 1  # broken.onnx failed
     assert len(out) == len(NETS) + 1
     good = [o for o in out if "error" not in o]
-    assert all(set(o) == {"file", "predicted_accuracy", "rank", "flops", "params", "uncertainty"} for o in good)
+    assert all(set(o) == {"file", "score", "predicted_accuracy", "rank", "flops", "params", "uncertainty", "labelled",
+                          "given_accuracy"} for o in good)
+    assert all(o["predicted_accuracy"] is None and not o["labelled"] for o in good)
     failed = [o for o in out if "error" in o]
     assert len(failed) == 1 and failed[0]["file"].endswith("broken.onnx") and failed[0]["rank"] is None
     rc = predict_cli.main([str(onnx_dir / "small.onnx"), str(onnx_dir / "deep.onnx"),
                            "--checkpoint", str(ckpt_path)])
     table = capsys.readouterr().out
     assert rc == 0 and "small.onnx" in table and "deep.onnx" in table and "pred. acc" in table
+    assert table.rstrip().splitlines()[-1].startswith("predicted accuracy: blank") and "--labels" in table
     rc = predict_cli.main([str(onnx_dir / "small.onnx"), "--checkpoint", str(ckpt_path), "--format", "csv"])
     lines = capsys.readouterr().out.splitlines()
-    assert rc == 0 and lines[0].startswith("rank,predicted_accuracy") and len(lines) == 2
+    assert rc == 0 and lines[0].startswith("rank,score,predicted_accuracy") and len(lines) == 2
 
 
 def test_predict_cli_bad_checkpoint_is_one_clear_line(tmp_path, onnx_dir, capsys):
@@ -172,9 +176,74 @@ def test_uncertainty_is_the_membership_weighted_head_spread(ckpt_path, onnx_dir)
 
 
 def test_shipped_checkpoint_predicts(onnx_dir):
-    """predict.py works right after setup: the default checkpoint ships with the package."""
+    """predict.py works right after setup: the default checkpoint ships with the package; it gives
+    accuracies only on the scale of a task it was trained on."""
     assert DEFAULT_CHECKPOINT.is_file(), "gennape/checkpoints/default.ckpt is missing (see command.txt beside it)"
     ckpt = load_checkpoint(DEFAULT_CHECKPOINT)
-    assert ckpt.meta["family"] == "nb201" and ckpt.model["heads"] > 1
-    preds = predict_files([onnx_dir / "small.onnx", onnx_dir / "deep.onnx"])
-    assert all(p.error is None and 0 < p.predicted_accuracy < 100 for p in preds)
+    assert ckpt.model["heads"] > 1
+    files = [onnx_dir / "small.onnx", onnx_dir / "deep.onnx"]
+    preds = predict_files(files)
+    assert all(p.error is None and p.score is not None and p.predicted_accuracy is None for p in preds)
+    task = next(iter(checkpoint_tasks(ckpt)))
+    on_task = predict_files(files, task=task)
+    assert all(0 < p.predicted_accuracy < 100 for p in on_task)
+    assert [p.file for p in on_task] == [p.file for p in preds]  # the same ranking
+    with pytest.raises(TaskError, match="not trained on it"):
+        predict_files(files, task="transnas_macro/class_scene" if task != "transnas_macro/class_scene" else "nb101")
+
+
+def _labels(tmp_path, rows, header="file,accuracy"):
+    path = tmp_path / "known.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return path
+
+
+def test_labels_adapt_the_checkpoint_and_put_every_file_on_their_scale(ckpt_path, onnx_dir, tmp_path, capsys):
+    known = _labels(tmp_path, ["small.onnx,61.5", f"{onnx_dir / 'deep.onnx'},72.0", "wide.onnx,70.0"])
+    saved = tmp_path / "adapted.ckpt"
+    notes = []
+    preds = predict_files([onnx_dir], ckpt_path, labels=known, save_checkpoint=saved, notes=notes)
+    ok = {Path(p.file).name: p for p in preds if p.error is None}
+    assert {n for n, p in ok.items() if p.labelled} == {"small.onnx", "deep.onnx", "wide.onnx"}
+    assert ok["deep.onnx"].given_accuracy == 72.0 and ok["medium.onnx"].given_accuracy is None
+    assert all(50 < p.predicted_accuracy < 85 for p in ok.values())  # the labels' scale
+    assert notes == []
+    adapted = load_checkpoint(saved)
+    assert adapted.meta["adapted"]["labels"] == 3 and adapted.net.labels == "raw"
+    again = predict_files([onnx_dir], saved)  # the saved copy predicts accuracies on its own
+    assert {Path(p.file).name: round(p.predicted_accuracy, 4) for p in again if p.error is None} == \
+        {n: round(p.predicted_accuracy, 4) for n, p in ok.items()}
+    rc = predict_cli.main([str(onnx_dir), "--checkpoint", str(ckpt_path), "--labels", str(known), "--format", "json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 1 and sum(o["labelled"] for o in out) == 3  # broken.onnx still fails
+
+
+@pytest.mark.parametrize("rows, header, problem", [
+    (["small.onnx,61.5", "nothere.onnx,70"], "file,accuracy", "line 3: 'nothere.onnx' matches no input file"),
+    (["small.onnx,61.5", "small.onnx,62"], "file,accuracy", "labelled twice"),
+    (["small.onnx,abc", "deep.onnx,70"], "file,accuracy", "'abc' of 'small.onnx' is not a number"),
+    (["small.onnx,nan", "deep.onnx,70"], "file,accuracy", "not a finite number"),
+    (["small.onnx,61.5"], "file,acc", "expected the columns file,accuracy"),
+    (["small.onnx,61.5"], "file,accuracy", "1 usable label(s)"),
+    (["small.onnx,70", "deep.onnx,70"], "file,accuracy", "every label is 70.0"),
+    (["broken.onnx,70", "deep.onnx,71"], "file,accuracy", "1 usable label(s)"),
+])
+def test_bad_labels_are_one_line_and_the_files_are_still_ranked(ckpt_path, onnx_dir, tmp_path, capsys, rows, header,
+                                                                 problem):
+    known = _labels(tmp_path, rows, header)
+    rc = predict_cli.main([str(onnx_dir), "--checkpoint", str(ckpt_path), "--labels", str(known), "--format", "json"])
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert rc == 1 and len([o for o in out if "error" not in o]) == len(NETS)  # all still ranked
+    assert all(o["predicted_accuracy"] is None for o in out)  # no adaptation, no accuracy
+    assert problem in captured.err and "Traceback" not in captured.err
+
+
+def test_list_tasks_and_task_flag(ckpt_path, onnx_dir, capsys):
+    assert predict_cli.main(["--list-tasks"]) == 0
+    listed = capsys.readouterr().out.split("\n")[0].split("\t")[0]
+    assert listed in checkpoint_tasks(load_checkpoint(DEFAULT_CHECKPOINT))
+    assert predict_cli.main([str(onnx_dir / "small.onnx"), "--task", listed, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["predicted_accuracy"] is not None
+    assert predict_cli.main([str(onnx_dir / "small.onnx"), "--checkpoint", str(ckpt_path), "--task", "nb101"]) == 2
+    assert "not trained on it" in capsys.readouterr().err
