@@ -352,5 +352,7 @@ def test_predict_cli_output_is_clean(dynamic):
     res = subprocess.run([sys.executable, str(ROOT / "predict.py"), str(path), "--input-size", "32", "32"],
                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.splitlines()[0].split()[:3] == ["rank", "pred.", "acc"] and len(res.stdout.splitlines()) == 2
+    lines = res.stdout.splitlines()
+    assert lines[0].split()[:4] == ["rank", "score", "pred.", "acc"] and len(lines) == 3
+    assert lines[2].startswith("predicted accuracy: blank")  # the shipped model gives scores
     assert res.stderr.strip().splitlines() == [res.stderr.strip()] and "1 ranked, 0 failed" in res.stderr, res.stderr
