@@ -102,3 +102,20 @@ def test_families_sample_hashes_are_stable() -> None:
         space = get_space(FAMILY_SPACES[family])
         spec = space.spec_to_str(space.sample(1, seed=rng.randrange(100))[0])
         assert same(graph_of(family, spec), graph_of(family, spec))
+
+
+def test_no_init_only_on_its_thread() -> None:
+    import threading
+
+    out = {}
+
+    def other() -> None:
+        out["w"] = torch.nn.Linear(64, 64).weight.detach().clone()
+
+    with no_init():
+        with no_init():  # nested
+            t = threading.Thread(target=other)
+            t.start()
+            t.join()
+    assert out["w"].abs().max() > 0 and out["w"].abs().max() <= 1 / 8  # kaiming bound 1/sqrt(64)
+    assert not getattr(torch.nn.init.uniform_, "_gennape_no_init", False)

@@ -52,3 +52,16 @@ def test_build_workers():
     assert D.build_workers(3, 10**6) == 3
     assert D.build_workers(None, 10) == 1  # a few graphs: not worth starting processes
     assert D.build_workers(8, 2 * D.MIN_JOBS_PER_WORKER) == 2
+
+
+def test_parallel_build_gives_the_local_records(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(D, "MIN_JOBS_PER_WORKER", 10)
+    specs = SPECS[:40]
+    par = D.encode_specs("nb201", specs, tmp_path / "par", workers=2)
+    loc = D.encode_specs("nb201", specs, tmp_path / "loc", workers=1)
+    for a, b in zip(par, loc):
+        assert a.keys() == b.keys()
+        for k in a:
+            assert (torch.equal(a[k], b[k]) and a[k].dtype == b[k].dtype) if isinstance(a[k], torch.Tensor) else a[k] == b[k]

@@ -33,7 +33,7 @@ from gennape.model.contrastive import DEFAULT_Q, laplacian_spectrum
 from gennape.spaces import FAMILY_SPACES
 
 CACHE_VERSION = 1
-SAVE_EVERY = 1000  # graphs built between two cache writes, at most...
+SAVE_EVERY = 10_000  # graphs built between two cache writes, at most (a write rewrites the file)...
 SAVE_SECONDS = 60.0  # ...and at most this long, so a kill loses at most a minute of building
 PROBES = 2  # cached specs re-traced on load to detect a changed frontend or search space
 MIN_JOBS_PER_WORKER = 200  # graphs to build per extra worker process (see build_workers)
@@ -110,8 +110,15 @@ def build_record(family: str, spec: str, q: int = DEFAULT_Q, task: str | None = 
 
 
 def _build_worker(args: tuple[str, str, int, str | None]) -> dict[str, object]:
+    """A record built in a worker process, its tensors as numpy arrays: torch would send each
+    tensor through shared memory and a file descriptor, and a build of thousands of small records
+    then fails in the parent ("received 0 items of ancdata")."""
     torch.set_num_threads(1)
-    return build_record(*args)
+    return {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in build_record(*args).items()}
+
+
+def _from_worker(rec: dict[str, object]) -> dict[str, object]:
+    return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in rec.items()}
 
 
 def _pack(specs: list[str], recs: list[dict[str, object]], q: int) -> dict[str, object]:
@@ -200,7 +207,8 @@ def encode_specs(family: str, specs: Sequence[str], cache_dir: str | os.PathLike
     workers = build_workers(workers, len(jobs))
     pool = mp.get_context("spawn").Pool(workers) if workers > 1 else None
     try:
-        built = pool.imap(_build_worker, jobs, chunksize=16) if pool else map(_build_worker_local, jobs)
+        built = (map(_from_worker, pool.imap(_build_worker, jobs, chunksize=16)) if pool
+                 else map(_build_worker_local, jobs))
         chunk: dict[str, dict[str, object]] = {}
         last_save = time.monotonic()
         for i, (spec, rec) in enumerate(zip(missing, built)):

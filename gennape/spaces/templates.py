@@ -20,6 +20,7 @@ any network:
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,19 +43,28 @@ _INIT_FUNCTIONS = [n for n in dir(init) if n.endswith("_") and not n.startswith(
 def no_init() -> Iterator[None]:
     """Modules built inside get uninitialised weights: ``torch.nn.init``'s in-place initialisers
     (which every torch.nn layer's ``reset_parameters`` uses) do nothing. For graphs only: the
-    shapes are right, the values are whatever memory held."""
+    shapes are right, the values are whatever memory held. Other threads still initialise (the
+    initialisers are swapped for the whole process, but only skip work on this thread)."""
     saved = {n: getattr(init, n) for n in _INIT_FUNCTIONS}
+    if any(getattr(f, "_gennape_no_init", False) for f in saved.values()):
+        yield  # nested: already skipping
+        return
+    owner = threading.get_ident()
     try:
-        for n in _INIT_FUNCTIONS:
-            setattr(init, n, _keep)
+        for n, f in saved.items():
+            setattr(init, n, _skipping(f, owner))
         yield
     finally:
         for n, f in saved.items():
             setattr(init, n, f)
 
 
-def _keep(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-    return tensor
+def _skipping(f: Callable[..., torch.Tensor], owner: int) -> Callable[..., torch.Tensor]:
+    def initialiser(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        return tensor if threading.get_ident() == owner else f(tensor, *args, **kwargs)
+
+    initialiser._gennape_no_init = True  # type: ignore[attr-defined]
+    return initialiser
 
 
 @dataclass(frozen=True)
