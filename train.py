@@ -288,6 +288,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if features or extra:
             attach_features(fam.graphs, fam.variant, features + extra, scaling, require_store=needs_store)
     stored_of = {fam.key: stored_baselines(fam, extra) for fam in targets}
+    # Shipped checkpoints scored beside the models, never trained (loaded first: a bad one fails fast).
+    references = {name: _reference(path, attached) for name, path in (cfg.eval.get("reference_models") or {}).items()}
     own = [features.index(n) for n in configs[cfg.model.name]["aux_features"]]
     parts = [_split(fam, i, d, own) for i, fam in enumerate(sources)]
     train_g = [g for tr, _, _ in parts for g in tr.graphs]
@@ -315,8 +317,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             nets[name], info[f"{name}/seed{seed}"] = build_and_fit(
                 mc, train_g, val_g, trainer_kwargs, logger, out_dir / f"{name}_seed{seed}", seed, resume, attached,
                 d.labels, weights, d.get("draws_per_epoch"))
-        for name, path in (cfg.eval.get("reference_models") or {}).items():  # scored beside, never trained
-            nets[name] = _reference(path, attached)
+        nets |= references
         if seed == cfg.seeds[0]:
             main_cfg = configs[cfg.model.name]
             ckpt = save_checkpoint(out_dir / "model.ckpt", nets[cfg.model.name], main_cfg,
