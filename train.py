@@ -35,7 +35,7 @@ from gennape.evaluate import (aggregate_seeds, fine_tuned, markdown_tables, save
 from gennape.finetune_cache import FinetuneCache
 from gennape.inference import quiet_libraries
 from gennape.model.auxiliary import GRAPH_FEATURES, attach_features, stored_coverage
-from gennape.model.checkpoint import build_kwargs, load_checkpoint, save_checkpoint
+from gennape.model.checkpoint import Checkpoint, build_kwargs, load_checkpoint, save_checkpoint
 from gennape.model.corpus import expand_keys, load_task, mark_task, sample_weights, task_weights
 from gennape.model.dataset import Family
 from gennape.model.pipeline import FinetuneConfig, PretrainConfig, RegressConfig, fit, predict
@@ -199,12 +199,9 @@ def build_and_fit(mc: dict[str, Any], train: list[Data], val: list[Data], traine
     return net, info
 
 
-def _reference(path: str, attached: list[str]) -> GennapeNet:
-    """A shipped checkpoint scored beside the run's models (``eval.reference_models``), reading its
-    own features among the ``attached`` ones."""
-    ckpt = load_checkpoint(Path(__file__).resolve().parent / path)  # relative to the project (or absolute)
-    if missing := [n for n in ckpt.aux_features if n not in attached]:
-        raise SystemExit(f"reference model {path} takes features {missing} the run does not attach")
+def _reference(ckpt: Checkpoint, attached: list[str]) -> GennapeNet:
+    """A shipped checkpoint's net, scored beside the run's models (``eval.reference_models``),
+    reading its own features among the ``attached`` ones."""
     if ckpt.aux_features:
         ckpt.net.aux_columns = [attached.index(n) for n in ckpt.aux_features]
     return ckpt.net
@@ -276,7 +273,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     sources = [_load(k, d.limit, d) for k in train_keys]
     targets = [_load(k, d.target_limit, d) for k in expand_keys(d.targets) if k not in train_keys]
     configs = model_configs(cfg)
-    features, scaling = aux_features(configs)
+    # Shipped checkpoints scored beside the models, never trained; their features are attached too.
+    ref_ckpts = {name: load_checkpoint(Path(__file__).resolve().parent / path)  # relative to the project
+                 for name, path in (cfg.eval.get("reference_models") or {}).items()}
+    features, scaling = aux_features({**configs, **{f"reference {n}": {"aux_features": c.aux_features,
+                                                                        "aux_scaling": c.aux_scaling}
+                                                     for n, c in ref_ckpts.items()}})
     # Features no model reads, attached after the models' own columns where a family's store holds
     # them (for every architecture, or for part: then on that part), only to be reported alone.
     extra = [n for n in cfg.eval.get("feature_baselines") or [] if n not in features]
@@ -288,8 +290,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if features or extra:
             attach_features(fam.graphs, fam.variant, features + extra, scaling, require_store=needs_store)
     stored_of = {fam.key: stored_baselines(fam, extra) for fam in targets}
-    # Shipped checkpoints scored beside the models, never trained (loaded first: a bad one fails fast).
-    references = {name: _reference(path, attached) for name, path in (cfg.eval.get("reference_models") or {}).items()}
+    references = {name: _reference(ckpt, attached) for name, ckpt in ref_ckpts.items()}
     own = [features.index(n) for n in configs[cfg.model.name]["aux_features"]]
     parts = [_split(fam, i, d, own) for i, fam in enumerate(sources)]
     train_g = [g for tr, _, _ in parts for g in tr.graphs]
@@ -377,7 +378,7 @@ def lofo(cfg: DictConfig) -> dict[str, Any]:
         check_same_run(cfg, out_dir)
     keys = expand_keys(cfg.data.train)
     families = list(cfg.lofo.families)
-    rows, info = [], {}
+    rows, info, uncertainty = [], {}, []
     for fam in families:
         fold_dir = out_dir / fam
         done = fold_dir / "results.json"
@@ -392,14 +393,17 @@ def lofo(cfg: DictConfig) -> dict[str, Any]:
             fold = OmegaConf.merge(cfg, {"data": {"train": [k for k in keys if k not in held], "targets": held},
                                          "output_dir": str(fold_dir), "ckpt_path": str(fold_dir)})
             print(f"lofo: holding out {fam} ({', '.join(held)})")
-            res = train(fold)
+            train(fold)
+            res = json.loads(done.read_text())
         rows += res["rows"]
         info[fam] = res["info"]
+        uncertainty += res.get("uncertainty", [])
     summary = lofo_report.summarise(rows, families, cfg.model.name)
-    save_results(rows, out_dir, {"info": info, "config": OmegaConf.to_container(cfg, resolve=True)})
+    save_results(rows, out_dir, {"info": info, "uncertainty": uncertainty,
+                                 "config": OmegaConf.to_container(cfg, resolve=True)})
     (out_dir / "lofo.json").write_text(json.dumps({"summary": summary, "targets": lofo_report.targets(summary)},
                                                   indent=2, default=float))
-    table = lofo_report.markdown(summary, cfg.model.name)
+    table = lofo_report.markdown(summary, cfg.model.name) + "\n" + lofo_report.uncertainty_markdown(uncertainty)
     (out_dir / "lofo.md").write_text(table)
     print(table)
     return {"rows": rows, "info": info, "summary": summary, "output_dir": str(out_dir)}

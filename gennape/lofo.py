@@ -97,3 +97,20 @@ def markdown(summary: dict[str, Any], model: str = "gennape") -> str:
     lines += ["", *[f"- {'met' if ok else 'missed' if ok is False else 'not checked'}: {text}"
                     for text, ok in targets(summary, model)]]
     return "\n".join(lines) + "\n"
+
+
+def uncertainty_markdown(items: Sequence[dict[str, Any]]) -> str:
+    """Does the head spread flag the large errors on each held-out task? (``uncertainty_check``
+    rows: the model's zero-shot errors against its own normalised labels.)"""
+    if not items:
+        return ""
+
+    def f(v: float | None, d: int = 3) -> str:
+        return "–" if v is None else f"{v:.{d}f}"
+
+    lines = ["| held-out task | Spearman(spread, abs. error) | abs. error, most / least certain quarter |",
+             "|---|---|---|"]
+    for u in items:
+        lines.append(f"| {u['family']} | {f(u['srcc_uncertainty_abs_error'])} | "
+                     f"{f(u['mae_most_certain_quarter'], 2)} / {f(u['mae_least_certain_quarter'], 2)} |")
+    return "\n".join(lines) + "\n"
