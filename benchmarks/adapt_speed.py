@@ -1,0 +1,117 @@
+"""The user's adaptation path end to end: ``predict.py --labels`` on real ONNX files.
+
+Exports ``--files`` NB-201 networks (cells stratified by CIFAR-10 accuracy, the legacy exporter at
+opset 17) to a temporary folder, writes ``known.csv`` with the published CIFAR-10 accuracies of
+``--labels`` of them, and runs ``python predict.py FOLDER --labels known.csv --format json`` as a
+user would (a fresh interpreter: imports, graphs, adaptation and prediction all timed). On the
+unlabelled files it reports Spearman and MAE against the published accuracies, beside FLOPs,
+params and the least-squares size fit on the same labels, and the zero-shot ranking of the same
+checkpoint without labels. Use ``--checkpoint`` with a model that never saw NB-201 (the
+leave-one-family-out fold's ``<run>/nb201/model.ckpt``) for an honest number.
+
+    python benchmarks/adapt_speed.py [--checkpoint C] [--files 300] [--labels 50] [--out docs/adapt_speed.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gennape.features.extract import stratified_subset
+from gennape.graph import from_onnx
+from gennape.inference import DEFAULT_CHECKPOINT
+from gennape.model.dataset import graph_to_record, record_to_data
+from gennape.model.metrics import score
+from gennape.model.size import size_fit
+from gennape.data.loaders import load_family, resolve_task
+from gennape.spaces import get_space
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def export_cells(folder: Path, n: int, seed: int) -> dict[str, float]:
+    """``n`` NB-201 cells as ONNX files in ``folder``: file name -> CIFAR-10 accuracy."""
+    table = load_family("nb201").drop_duplicates("spec").reset_index(drop=True)
+    target = resolve_task("nb201").target
+    rows = table.iloc[stratified_subset(table[target].to_numpy(float), n, seed=seed)]
+    space = get_space("nb201")
+    out = {}
+    for i, (spec, acc) in enumerate(zip(rows["spec"], rows[target])):
+        name = f"cell{i:04d}.onnx"
+        torch.manual_seed(i)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(space.build(spec).eval(), (torch.randn(1, 3, 32, 32),), str(folder / name),
+                              dynamo=False, opset_version=17)
+        out[name] = float(acc)
+    return out
+
+
+def run_predict(folder: Path, checkpoint: Path, labels: Path | None) -> tuple[list[dict], float]:
+    cmd = [sys.executable, str(ROOT / "predict.py"), str(folder), "--checkpoint", str(checkpoint), "--format", "json"]
+    if labels is not None:
+        cmd += ["--labels", str(labels)]
+    t = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    wall = time.perf_counter() - t
+    if res.returncode not in (0, 1):
+        raise SystemExit(f"predict.py failed ({res.returncode}): {res.stderr.strip()[-2000:]}")
+    return json.loads(res.stdout), wall
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    ap.add_argument("--files", type=int, default=300)
+    ap.add_argument("--labels", type=int, default=50)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "adapt_speed.json")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "models"
+        folder.mkdir()
+        t = time.perf_counter()
+        acc = export_cells(folder, args.files, args.seed)
+        export_s = time.perf_counter() - t
+        names = sorted(acc)
+        labelled = [names[i] for i in np.random.default_rng(args.seed).permutation(len(names))[:args.labels]]
+        known = Path(tmp) / "known.csv"
+        known.write_text("file,accuracy\n" + "".join(f"{n},{acc[n]}\n" for n in labelled))
+        zero, zero_wall = run_predict(folder, args.checkpoint, None)
+        tuned, wall = run_predict(folder, args.checkpoint, known)
+        rest = [n for n in names if n not in set(labelled)]
+        graphs = {n: record_to_data(graph_to_record(from_onnx(folder / n))) for n in names}
+    by = {Path(o["file"]).name: o for o in tuned}
+    by0 = {Path(o["file"]).name: o for o in zero}
+    y = np.array([acc[n] for n in rest])
+    fit = size_fit([graphs[n] for n in labelled], np.array([acc[n] for n in labelled]), [graphs[n] for n in rest])
+    result = {
+        "checkpoint": str(args.checkpoint.resolve().relative_to(ROOT)) if args.checkpoint.resolve().is_relative_to(ROOT)
+        else str(args.checkpoint),
+        "files": len(names), "labels": len(labelled), "export_seconds": round(export_s, 1),
+        "predict_with_labels_wall_s": round(wall, 2), "predict_without_labels_wall_s": round(zero_wall, 2),
+        "unlabelled": len(rest),
+        "adapted": score(y, np.array([by[n]["predicted_accuracy"] for n in rest])),
+        "zero_shot": score(y, np.array([by0[n]["score"] for n in rest]), ("srcc", "kendall", "ndcg10")),
+        "size_fit": score(y, fit),
+        "flops": score(y, np.array([by[n]["flops"] for n in rest]), ("srcc", "kendall", "ndcg10")),
+        "params": score(y, np.array([by[n]["params"] for n in rest]), ("srcc", "kendall", "ndcg10")),
+        "labelled_rows_flagged": sum(bool(by[n]["labelled"]) for n in labelled),
+    }
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
