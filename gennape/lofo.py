@@ -64,16 +64,16 @@ def targets(summary: dict[str, Any], model: str = "gennape") -> list[tuple[str, 
         mean_model = np.mean([summary[f]["zero_shot"][model] for f in margins])
         mean_best = np.mean([summary[f]["best_size_baseline"] for f in margins])
         out.append((f"mean zero-shot SRCC {mean_model:.3f} against the mean best size baseline {mean_best:.3f} "
-                    f"(margin {mean_model - mean_best:+.3f}; target +0.05)", mean_model - mean_best >= 0.05))
+                    f"(margin {mean_model - mean_best:+.3f}; target +0.05)", bool(mean_model - mean_best >= 0.05)))
     for fam, bar in (("nb101", 0.75), ("nb301", 0.60)):
         if fam in summary and summary[fam]["zero_shot"][model] is not None:
             v = summary[fam]["zero_shot"][model]
-            out.append((f"{fam} zero-shot SRCC {v:.3f} (target {bar})", v >= bar))
+            out.append((f"{fam} zero-shot SRCC {v:.3f} (target {bar})", bool(v >= bar)))
     for fam, s in summary.items():
         t50 = s["fine_tuned"].get("fine-tuned (50)")
         if t50 and t50[model] is not None and t50["size_fit"] is not None:
             out.append((f"{fam} fine-tuned (50) SRCC {t50[model]:.3f} against the size fit {t50['size_fit']:.3f}",
-                        t50[model] > t50["size_fit"]))
+                        bool(t50[model] > t50["size_fit"])))
     return out
 
 
