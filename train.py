@@ -36,7 +36,7 @@ from gennape.finetune_cache import FinetuneCache
 from gennape.inference import quiet_libraries
 from gennape.model.auxiliary import GRAPH_FEATURES, attach_features, stored_coverage
 from gennape.model.checkpoint import Checkpoint, build_kwargs, load_checkpoint, save_checkpoint
-from gennape.model.corpus import expand_keys, load_task, mark_task, sample_weights, task_weights
+from gennape.model.corpus import expand_keys, family_of, load_task, mark_task, sample_weights, task_weights
 from gennape.model.dataset import Family
 from gennape.model.pipeline import FinetuneConfig, PretrainConfig, RegressConfig, fit, predict
 from gennape.model.predictor import GennapeNet, build_net
@@ -387,7 +387,7 @@ def lofo(cfg: DictConfig) -> dict[str, Any]:
             print(f"lofo: {fam} finished earlier ({done})")
         else:
             fold_dir.mkdir(parents=True, exist_ok=True)
-            held = [k for k in keys if lofo_report.family_of(k) == fam]
+            held = [k for k in keys if family_of(k) == fam]
             if not held:
                 raise SystemExit(f"lofo.families: {fam} has no task in data.train ({', '.join(keys)})")
             fold = OmegaConf.merge(cfg, {"data": {"train": [k for k in keys if k not in held], "targets": held},

@@ -15,12 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from gennape.model.corpus import family_of
+
 SIZE_BASELINES = ("flops", "params", "weight_layers")
 ZERO_SHOT = "zero-shot"
-
-
-def family_of(task_key: str) -> str:
-    return task_key.partition("/")[0]
 
 
 def fold_rows(rows: Sequence[dict[str, Any]], family: str, setting: str, method: str) -> list[dict[str, Any]]:

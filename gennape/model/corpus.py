@@ -91,6 +91,7 @@ def expand_keys(keys: Sequence[str]) -> list[str]:
 
 
 def family_of(key: str) -> str:
+    """The family of a task key (``nb201/cifar100`` -> ``nb201``)."""
     return key.partition("/")[0]
 
 
