@@ -29,6 +29,8 @@ DOCS = ROOT / "docs"
 TITLES: dict[str, str] = {
     "lofo": "Leave one family out (`experiment=lofo`): train on every task of five families, score the sixth",
     "corpus": "The shipped predictor: every task of the corpus (`python train.py`), in-family test splits",
+    "lofo_size_features": "Leave one family out, screening (zero-shot only): the same model with FLOPs and params "
+                          "quantiles beside the GNN (the corpus default before this run chose the GNN alone)",
     "transfer": "Train on NB-201, transfer to NB-101 and NB-301 (`experiment=nb201_transfer`, the default run)",
     "paper": "Train on NB-101 (500 cells), transfer to all 15,625 NB-201 cells (`experiment=nb101_to_nb201`; "
              "variants: with the FLOPs division, with a fitted power of it, without features)",
