@@ -17,6 +17,7 @@
 
     python benchmarks/graph_build.py [--n 100] [--no-timing] [--check sample|all|none] [--workers 1]
         [--against data/cache] [--against-n N] [--cache-specs 15625] [--out docs/graph_build.json]
+        [--md docs/graph_build.md] [--render]
 """
 
 from __future__ import annotations
@@ -188,11 +189,17 @@ def main() -> None:
     ap.add_argument("--against-n", type=int, default=None, help="cached specs per family (default: all)")
     ap.add_argument("--cache-specs", type=int, default=0, help="NB-201 cells to build into a fresh cache")
     ap.add_argument("--out", type=Path, default=Path("docs/graph_build.json"))
+    ap.add_argument("--md", type=Path, default=None, help="also write the tables as markdown here "
+                                                            "(docs/graph_build.md), from --out's results")
+    ap.add_argument("--render", action="store_true", help="only write --md from the results in --out")
     args = ap.parse_args()
+    if args.render:
+        (args.md or Path("docs/graph_build.md")).write_text(render_md(json.loads(args.out.read_text())))
+        return
     torch.set_num_threads(1)
     result: dict = {"command": "python benchmarks/graph_build.py " + " ".join(
         f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in vars(args).items()
-        if v not in (None, 0, False) and k != "out"),
+        if v not in (None, 0, False) and k not in ("out", "md", "render")),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
 
@@ -213,6 +220,81 @@ def main() -> None:
         print(result["cache_build"], flush=True)
         save()
     print(f"wrote {args.out}")
+    if args.md:
+        args.md.write_text(render_md(result))
+        print(f"wrote {args.md}")
+
+
+def render_md(r: dict) -> str:
+    """docs/graph_build.md: the command, what the columns mean, and the tables of ``r``."""
+    out = ["# Building graphs from search-space specs", "",
+           f"Produced by `{r['command']} --md docs/graph_build.md` (results: `docs/graph_build.json`; "
+           f"the module docstring of `benchmarks/graph_build.py` says what each section measures). "
+           f"Machine: {r['machine']['cpus']} CPU cores shared with a training job; timings are CPU "
+           "time of one process with torch and BLAS on one thread, per spec, so another job does "
+           "not count.", "",
+           "How: `SearchSpace.graph` builds a space's network without initialising weights "
+           "(`templates.no_init`; params are counted from shapes) and runs it for shapes through a "
+           "memo (`fx_frontend.SHAPE_MEMO`: each op with a handler computed once per configuration "
+           "and input shape in a process). NB-201 and TransNAS micro, whose specs only pick the op "
+           "on 6 fixed edges, have a template (`templates.SlotTemplate`): their network, built by "
+           "the space's own classes with a `Slot` on each edge, is traced once; a spec's graph is "
+           "that raw graph with each Slot replaced by the raw nodes of the op picked there (each op "
+           "traced once per channels and input shape), in tracing order and with the same module "
+           "paths, then the same canonical passes, so the graph is identical node for node. The "
+           "spectrum's eigensolver runs on one BLAS thread (OpenBLAS' threads spun against the "
+           "other job: 10-100x slower). NB-101, NB-301 and TransNAS macro specs change the wiring "
+           "or the block sequence, so they are built and traced per spec: their remaining time is "
+           "torch module construction and torch.fx tracing, per module and per node.", ""]
+    t = r.get("timing_ms_per_spec_one_core")
+    if t:
+        out += ["## Time per spec (ms, one core)", "",
+                "`before`: the previous release's route (the spec's network built with initialised "
+                "weights, torch.fx trace, a full forward pass for shapes, canonical passes). "
+                "`traced`: today's reference route, `SearchSpace.traced_graph` (weights left "
+                "uninitialised, shape memo, no cyclic GC during the build). `graph`: `graph_of`, "
+                "through the space's template where it has one (NB-201, TransNAS micro), else "
+                "`traced`. `record`: the rest of a cache record, `to_pyg` and the Laplacian "
+                "spectrum (`record before`: with OpenBLAS on its default threads). Samples of "
+                f"{next(iter(t.values()))['specs']} specs (seed 0), the shape memo starting empty, "
+                "so its warm-up is included.", "",
+                "| family | nodes | before | traced | graph | speedup | record before | record | "
+                "graph + record speedup | same hash as before |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
+        for f, row in t.items():
+            out.append(f"| {f} | {row['nodes_mean']} | {row['before_ms']} | {row['traced_ms']} | "
+                       f"{row['graph_ms']} | {row['speedup_graph']}x | {row['record_before_ms']} | "
+                       f"{row['record_ms']} | {row['speedup_record_total']}x | "
+                       f"{row['same_hash_as_before']} / {row['specs']} |")
+        out.append("")
+    c = r.get("check_against_traced")
+    if c:
+        out += ["## Same graphs", "",
+                "`graph_of` against `traced_graph`, node for node (nodes, inputs, hash), on every "
+                "spec of the templated families and on a sample of the others, plus 20 specs of "
+                "each other task (resolution, classes):", "",
+                "| family | template | specs | checked (all tasks) | identical | seconds |",
+                "|---|---|---|---|---|---|"]
+        for f, row in c.items():
+            out.append(f"| {f} | {'yes' if row['templated'] else 'no'} | {row['specs']} | "
+                       f"{row['checked']} | {row['identical']} | {row['seconds']} |")
+        out.append("")
+    a = r.get("check_against_cache")
+    if a:
+        out += ["Hashes against the graph caches built by the previous release (`--against data/cache`):", "",
+                "| family | cached specs | same hash |", "|---|---|---|"]
+        for f, row in a.items():
+            out.append(f"| {f} | {row['specs']} | {row['same_hash']} |")
+        out.append("")
+    b = r.get("cache_build")
+    if b:
+        out += ["## Cache build", "",
+                f"`encode_specs(\"{b['family']}\", ..., workers=None)` (every core) of {b['specs']:,} "
+                f"cells into an empty folder: {b['wall_s']} s wall with {b['workers']} worker "
+                f"processes ({b['records_per_s']} records/s), saves included (at least once a "
+                "minute; a killed build resumes from the last save: "
+                "`tests/test_graph_cache_resume.py`).", ""]
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

@@ -119,3 +119,14 @@ def test_no_init_only_on_its_thread() -> None:
             t.join()
     assert out["w"].abs().max() > 0 and out["w"].abs().max() <= 1 / 8  # kaiming bound 1/sqrt(64)
     assert not getattr(torch.nn.init.uniform_, "_gennape_no_init", False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", TEMPLATED)
+def test_template_graphs_every_spec(family: str) -> None:
+    """Every spec (NB-201: 15,625, ~15 min on one core; TransNAS micro: 4,096, ~3 min); the same
+    check as ``benchmarks/graph_build.py --check all``."""
+    space = get_space(FAMILY_SPACES[family])
+    specs = space.enumerate(order="product") if family == "nb201" else space.enumerate()
+    bad = [space.spec_to_str(s) for s in specs if not same(space.graph(s), space.traced_graph(s))]
+    assert not bad, f"{len(bad)} of {len(specs)} differ, e.g. {bad[:3]}"
