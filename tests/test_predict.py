@@ -189,7 +189,7 @@ def test_shipped_checkpoint_predicts(onnx_dir):
     assert all(0 < p.predicted_accuracy < 100 for p in on_task)
     assert [p.file for p in on_task] == [p.file for p in preds]  # the same ranking
     with pytest.raises(TaskError, match="not trained on it"):
-        predict_files(files, task="transnas_macro/class_scene" if task != "transnas_macro/class_scene" else "nb101")
+        predict_files(files, task="nb201/svhn")
 
 
 def _labels(tmp_path, rows, header="file,accuracy"):
