@@ -28,7 +28,7 @@ from gennape.graph.errors import first_line
 from gennape.model.auxiliary import compute_for_graphs, scale, set_aux
 from gennape.model.checkpoint import Checkpoint, load_checkpoint
 from gennape.model.dataset import graph_to_record, record_to_data
-from gennape.model.pipeline import predict
+from gennape.model.prediction import predict  # not pipeline: that is training code (Lightning)
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.ckpt"
 

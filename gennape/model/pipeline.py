@@ -35,7 +35,9 @@ from torch.utils.data import WeightedRandomSampler
 from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
 
-from gennape.model.predictor import ContrastiveModule, GennapeNet, RegressionModule
+from gennape.model.lightning_modules import ContrastiveModule, RegressionModule
+from gennape.model.prediction import head_spread, predict  # noqa: F401 - importable from here as before
+from gennape.model.predictor import GennapeNet
 
 
 @dataclass
@@ -142,37 +144,6 @@ def embed(net: GennapeNet, graphs: Sequence[Data], batch_size: int = 512) -> tor
     """Eval-mode graph embeddings ``[N, D]``."""
     net.eval()
     return torch.cat([net.embed(b) for b in loader(graphs, batch_size)])
-
-
-@torch.no_grad()
-def predict(net: GennapeNet, graphs: Sequence[Data], batch_size: int = 512,
-            details: bool = False) -> np.ndarray | dict[str, np.ndarray]:
-    """Predicted accuracies ``[N]`` (or, with ``details``, also the uncertainty (:func:`head_spread`),
-    per-head outputs, memberships and embeddings)."""
-    net.eval()
-    outs: dict[str, list[torch.Tensor]] = {"accuracy": [], "uncertainty": [], "per_head": [], "memberships": [],
-                                           "embedding": []}
-    for b in loader(graphs, batch_size):
-        o = net.predict_target(b)
-        acc = net.transform.inverse(o["target"], b.flops)
-        outs["accuracy"].append(acc)
-        outs["uncertainty"].append(head_spread(net, o, acc, b.flops))
-        for k in ("per_head", "memberships", "embedding"):
-            outs[k].append(o[k])
-    res = {k: torch.cat(v).numpy() for k, v in outs.items()}
-    return res if details else res["accuracy"]
-
-
-def head_spread(net: GennapeNet, out: dict[str, torch.Tensor], acc: torch.Tensor, flops: torch.Tensor) -> torch.Tensor:
-    """Uncertainty of each prediction: the membership-weighted standard deviation of the heads'
-    accuracies around the mixed prediction, ``sqrt(sum_k u_k (acc_k - acc)^2)``, in accuracy units.
-
-    Heads trained on different clusters agree where a graph resembles the training data and
-    disagree where it falls between or outside the clusters. One head gives 0 everywhere.
-    """
-    per_head = torch.stack([net.transform.inverse(out["per_head"][:, k], flops)
-                            for k in range(out["per_head"].shape[1])], dim=1)
-    return ((out["memberships"] * (per_head - acc[:, None]) ** 2).sum(1)).sqrt()
 
 
 def fit_normalisers(net: GennapeNet, train: Sequence[Data]) -> None:
