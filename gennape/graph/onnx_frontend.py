@@ -30,6 +30,7 @@ from gennape.graph.fx_handlers import Ref
 from gennape.graph.ir import ComputeGraph
 from gennape.graph.onnx_handlers import HANDLERS, MOVED_AWARE, Const, Moved, OnnxCtx
 from gennape.graph.raw import RawGraph
+from gennape.onnx_skim import load_structure
 
 SMALL = 64  # initializers with at most this many elements keep their values
 CONTROL_FLOW = {"If", "Loop", "Scan", "SequenceMap"}
@@ -39,7 +40,7 @@ def _load(path: Path) -> onnx.ModelProto:
     if not path.is_file():
         raise GraphError(str(path), "no such file")
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        model = load_structure(path, SMALL)  # onnx.load without the big initializers' values
     except (DecodeError, RuntimeWarning, ValueError, onnx.onnx_cpp2py_export.checker.ValidationError) as e:
         raise GraphError(str(path), f"not a readable ONNX model ({type(e).__name__}: {e})") from e
     except Exception as e:  # protobuf reports truncation with several types
