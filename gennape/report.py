@@ -27,10 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 
 TITLES: dict[str, str] = {
-    "lofo": "Leave one family out (`experiment=lofo`): train on every task of five families, score the sixth",
+    "lofo": "Leave one family out (`experiment=lofo`, the shipped configuration, zero-shot): train on every task "
+            "of five families, score the sixth",
     "corpus": "The shipped predictor: every task of the corpus (`python train.py`), in-family test splits",
-    "lofo_size_features": "Leave one family out, screening (zero-shot only): the same model with FLOPs and params "
-                          "quantiles beside the GNN (the corpus default before this run chose the GNN alone)",
+    "lofo_gnn_alone": "Leave one family out with the GNN alone (no FLOPs or params quantiles beside it), "
+                      "zero-shot and fine-tuned",
     "transfer": "Train on NB-201, transfer to NB-101 and NB-301 (`experiment=nb201_transfer`, the default run)",
     "paper": "Train on NB-101 (500 cells), transfer to all 15,625 NB-201 cells (`experiment=nb101_to_nb201`; "
              "variants: with the FLOPs division, with a fitted power of it, without features)",
@@ -225,6 +226,38 @@ def _speed(path: Path) -> str:
         f"{r['cli_wall_seconds']} s."])
 
 
+def _adapt_speed(path: Path) -> str:
+    if (d := _read_json(path)) is None:
+        return ""
+    rows = [[name, *(f"{d[key][m]:.3f}" for m in ("srcc", "kendall", "ndcg10")),
+             f"{d[key]['mae']:.2f}" if "mae" in d[key] else "–"]
+            for name, key in (("after --labels", "adapted"), ("zero-shot (same checkpoint)", "zero_shot"),
+                              ("size fit on the same labels", "size_fit"), ("FLOPs", "flops"), ("params", "params"))]
+    return "\n".join(_section(
+        "The user's adaptation path (`predict.py --labels`)",
+        f"`python benchmarks/adapt_speed.py --checkpoint {d['checkpoint']}` (a leave-one-family-out fold's model, "
+        f"which never saw NB-201): {d['files']} NB-201 ONNX files, "
+        f"{d['labels']} of them labelled with their CIFAR-10 accuracy; scored on the {d['unlabelled']} others. "
+        f"`predict.py --labels` took {d['predict_with_labels_wall_s']} s wall (interpreter, graphs, fine-tuning, "
+        f"prediction), {d['predict_without_labels_wall_s']} s without labels.",
+        ["method", "SRCC", "Kendall τ", "NDCG@10", "MAE"], rows))
+
+
+def _cli_speed(path: Path) -> str:
+    if (d := _read_json(path)) is None:
+        return ""
+    f = d["folder"]
+    return "\n".join([
+        "## The command line's own speed", "", "`python benchmarks/cli_speed.py` (median wall, peak RSS):", "",
+        f"- `predict.py --help` (imports alone): {d['import_help']['wall_seconds']} s, "
+        f"{d['import_help']['peak_rss_mb']} MB.",
+        f"- `predict.py resnet50.onnx` ({d['resnet50_file']['file_mb']} MB): {d['resnet50_file']['wall_seconds']} s, "
+        f"{d['resnet50_file']['peak_rss_mb']} MB.",
+        f"- `predict.py FOLDER` ({f['files']} files, {f['gb']} GB): {f['predict']['wall_seconds']} s, "
+        f"{f['predict']['peak_rss_mb']} MB peak; building the same graphs alone {f['graphs_alone']['wall_seconds']} s "
+        f"({f['wall_ratio_to_graphs_alone']}×)."])
+
+
 def _section(title: str, intro: str, columns: list[str], rows: list[list[str]]) -> list[str]:
     """A ``##`` section: a sentence, then a table."""
     return [f"## {title}", "", intro, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
@@ -397,7 +430,7 @@ def render(runs: dict[str, dict[str, Any]], speed: Path) -> str:
     out += ["", _flops_factor(DOCS / "flops_factor.json"), "", _finetune_settings(DOCS / "finetune_settings.json"),
             "", _second_source(DOCS / "second_source.json"), "", _compute_prior(DOCS / "compute_prior.json"),
             "", _nngp(DOCS / "nngp.json"),
-            "", _speed(speed)]
+            "", _speed(speed), "", _cli_speed(DOCS / "cli_speed.json"), "", _adapt_speed(DOCS / "adapt_speed.json")]
     return "\n".join(out).rstrip() + "\n"
 
 
