@@ -33,7 +33,7 @@ TITLES: dict[str, str] = {
     "corpus": "The shipped predictor: every task of the corpus (`python train.py`), in-family test splits",
     "lofo_gnn_alone": "Leave one family out with the GNN alone (no FLOPs or params quantiles beside it), "
                       "zero-shot and fine-tuned",
-    "transfer": "Train on NB-201, transfer to NB-101 and NB-301 (`experiment=nb201_transfer`, the default run)",
+    "transfer": "Train on NB-201, transfer to NB-101 and NB-301 (`experiment=nb201_transfer`)",
     "paper": "Train on NB-101 (500 cells), transfer to all 15,625 NB-201 cells (`experiment=nb101_to_nb201`; "
              "variants: with the FLOPs division, with a fitted power of it, without features)",
     "paper_seeds": "NB-101 → NB-201 zero-shot over several training seeds (the paper direction's spread)",
@@ -236,8 +236,7 @@ def _adapt_speed(path: Path) -> str:
                               ("size fit on the same labels", "size_fit"), ("FLOPs", "flops"), ("params", "params"))]
     return "\n".join(_section(
         "The user's adaptation path (`predict.py --labels`)",
-        f"`python benchmarks/adapt_speed.py --checkpoint {d['checkpoint']}` (a leave-one-family-out fold's model, "
-        f"which never saw NB-201): {d['files']} NB-201 ONNX files, "
+        f"`python benchmarks/adapt_speed.py --checkpoint {d['checkpoint']}`: {d['files']} NB-201 ONNX files, "
         f"{d['labels']} of them labelled with their CIFAR-10 accuracy; scored on the {d['unlabelled']} others. "
         f"`predict.py --labels` took {d['predict_with_labels_wall_s']} s wall (interpreter, graphs, fine-tuning, "
         f"prediction), {d['predict_without_labels_wall_s']} s without labels.",
