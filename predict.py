@@ -27,10 +27,10 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from gennape.inference import (DEFAULT_CHECKPOINT, Prediction, TaskError, checkpoint_tasks, predict_files,
-                               quiet_libraries)
-from gennape.model.checkpoint import CheckpointError, load_checkpoint
+if TYPE_CHECKING:  # the rest is imported after the arguments are parsed: --help answers at once
+    from gennape.inference import Prediction
 
 COLUMNS = ("rank", "score", "predicted_accuracy", "uncertainty", "flops", "params", "labelled", "given_accuracy",
            "file", "error")
@@ -80,8 +80,9 @@ FORMATS: dict[str, Callable[[list[Prediction]], str]] = {"table": as_table, "csv
 
 def list_tasks(checkpoint: str) -> int:
     """Print the tasks the checkpoint can put accuracies on (``--task``)."""
-    ckpt = load_checkpoint(checkpoint)
-    tasks = checkpoint_tasks(ckpt)
+    from gennape.inference import checkpoint_tasks
+
+    tasks = checkpoint_tasks(checkpoint)
     if not tasks:
         print(f"{checkpoint}: no task; it predicts a ranking score only (adapt it with --labels)")
         return 0
@@ -94,8 +95,7 @@ def list_tasks(checkpoint: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("paths", nargs="*", help="ONNX files or folders of them")
-    ap.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
-                    help="predictor checkpoint (default: the one shipped with gennape)")
+    ap.add_argument("--checkpoint", help="predictor checkpoint (default: the one shipped with gennape)")
     ap.add_argument("--format", choices=sorted(FORMATS), default="table")
     ap.add_argument("--labels", metavar="CSV", help="file,accuracy of some of the files: adapt to them first")
     ap.add_argument("--save-checkpoint", metavar="PATH", help="with --labels: write the adapted checkpoint")
@@ -111,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--input-size takes two positive integers")
     if args.save_checkpoint and not args.labels:
         ap.error("--save-checkpoint needs --labels")
+    from gennape.inference import DEFAULT_CHECKPOINT, TaskError, predict_files, quiet_libraries
+    from gennape.model.checkpoint_file import CheckpointError
+
+    args.checkpoint = args.checkpoint or str(DEFAULT_CHECKPOINT)
     quiet_libraries()
     try:
         if args.list_tasks:

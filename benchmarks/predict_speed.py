@@ -1,7 +1,8 @@
 """Speed of prediction with a trained checkpoint.
 
 1. Throughput: graphs per second when scoring all 15,625 NB-201 computation graphs (already
-   encoded, from the graph cache; building them is measured in ``graph_speed.py``).
+   encoded, from the graph cache; building them is measured in ``graph_speed.py``) with the numpy
+   runtime that prediction uses (``gennape.model.runtime``), and with the torch network beside it.
 2. One ResNet-50-sized ONNX file: the time ``predict_files`` takes (graph + prediction, checkpoint
    loaded once) as a ratio to building its ComputeGraph alone, and the wall time of the whole
    ``python predict.py resnet50.onnx`` command (interpreter start and imports included).
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -29,6 +31,7 @@ from gennape.model.auxiliary import attach_features
 from gennape.model.checkpoint import load_checkpoint
 from gennape.model.dataset import load_graphs
 from gennape.model.pipeline import predict
+from gennape.model.runtime import Runtime
 from gennape.zoo import resnet50
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,12 +47,16 @@ def _median(fn, repeats: int) -> float:
 
 
 def throughput(ckpt_path: Path, n: int | None, repeats: int) -> dict:
-    ckpt = load_checkpoint(ckpt_path)
+    ckpt, runtime = load_checkpoint(ckpt_path), Runtime.load(ckpt_path)
     fam = load_graphs("nb201", limit=n)
     if ckpt.aux_features:  # the heads' features from the family's store, as in train.py
         attach_features(fam.graphs, fam.name, ckpt.aux_features, ckpt.aux_scaling)
-    seconds = _median(lambda: predict(ckpt.net, fam.graphs), repeats)
-    return {"graphs": len(fam), "seconds": round(seconds, 3), "graphs_per_s": round(len(fam) / seconds, 1)}
+    keys = ("op", "feat", "edge_index", "flops", *(("aux", "aux_mask") if ckpt.aux_features else ()))
+    encoded = [{k: d[k].numpy() for k in keys} for d in fam.graphs]  # as the cache would hold them in numpy
+    seconds = _median(lambda: runtime.predict(encoded), repeats)
+    torch_seconds = _median(lambda: predict(ckpt.net, fam.graphs), repeats)
+    return {"graphs": len(fam), "seconds": round(seconds, 3), "graphs_per_s": round(len(fam) / seconds, 1),
+            "torch_seconds": round(torch_seconds, 3), "torch_graphs_per_s": round(len(fam) / torch_seconds, 1)}
 
 
 def resnet50_file(ckpt_path: Path, repeats: int) -> dict:
@@ -76,9 +83,12 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     ap.add_argument("--nb201", type=int, default=None, help="architectures to score (default: all 15,625)")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads (torch; numpy's BLAS through "
+                    "OPENBLAS_NUM_THREADS, which this script sets before numpy loads)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "predict_speed.json")
     args = ap.parse_args()
+    if os.environ.get("OPENBLAS_NUM_THREADS") != str(args.threads):  # numpy's BLAS reads it when it loads
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "OPENBLAS_NUM_THREADS": str(args.threads)})
     torch.set_num_threads(args.threads)
     res = {"threads": args.threads, "checkpoint": str(args.checkpoint.relative_to(ROOT))
            if args.checkpoint.is_relative_to(ROOT) else str(args.checkpoint),

@@ -15,11 +15,12 @@ import copy
 import csv
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import torch
 from torch_geometric.data import Data
 
 from gennape.model.checkpoint import Checkpoint
@@ -87,6 +88,14 @@ def check_labels(y: Sequence[float], source: str) -> None:
         raise LabelError(f"{source}: {len(y)} usable label(s); adapting needs at least {MIN_LABELS}")
     if np.ptp(np.asarray(y, dtype=float)) == 0:
         raise LabelError(f"{source}: every label is {y[0]}; adapting needs at least two different accuracies")
+
+
+def as_data(encoded: Mapping[str, np.ndarray]) -> Data:
+    """A PyG ``Data`` of a graph encoded for prediction (``gennape.inference.encode_graphs``)."""
+    t = {k: torch.from_numpy(np.asarray(v)) for k, v in encoded.items()}
+    extra = {k: t[k].reshape(1, -1) for k in ("aux", "aux_mask") if k in t}
+    return Data(op=t["op"], feat=t["feat"], edge_index=t["edge_index"], num_nodes=int(t["op"].shape[0]),
+                flops=t["flops"].reshape(1).float(), params=t["params"].reshape(1).float(), **extra)
 
 
 def adapt_net(net: GennapeNet, graphs: Sequence[Data], accuracies: Sequence[float],

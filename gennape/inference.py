@@ -1,5 +1,9 @@
 """Rank ONNX files (or ComputeGraphs) by predicted accuracy with a trained checkpoint.
 
+Prediction imports neither torch nor PyTorch Geometric: graphs come from the ONNX frontend, the
+network runs in numpy (``gennape.model.runtime``); only ``labels`` (adapting a copy of the
+checkpoint) loads torch.
+
 Every file is handled on its own: a file that cannot be read or converted gets an ``error``
 (one line naming the file and the problem) and the others are still predicted and ranked.
 The input resolution is the one the ONNX model declares; a model exported with a dynamic height
@@ -18,17 +22,21 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from torch_geometric.data import Data
 
-from gennape.graph import ComputeGraph, GraphError, from_onnx
-from gennape.graph.errors import first_line
-from gennape.model.auxiliary import compute_for_graphs, scale, set_aux
-from gennape.model.checkpoint import Checkpoint, load_checkpoint
-from gennape.model.dataset import graph_to_record, record_to_data
-from gennape.model.prediction import predict  # not pipeline: that is training code (Lightning)
+from gennape.graph.encoding import encode_arrays
+from gennape.graph.errors import GraphError, first_line
+from gennape.graph.ir import ComputeGraph
+from gennape.graph.onnx_frontend import from_onnx
+from gennape.model.auxiliary import aux_row, compute_for_graphs, scale
+from gennape.model.runtime import Predictor, Runtime, UnsupportedNetwork
+
+if TYPE_CHECKING:
+    from gennape.model.checkpoint import Checkpoint
+
+Encoded = dict[str, np.ndarray]  # one graph as the predictor reads it (gennape.model.runtime)
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.ckpt"
 
@@ -114,35 +122,61 @@ def load_graph(path: Path, input_size: tuple[int, int] | None = None) -> Compute
         raise GraphError(str(path), f"{type(e).__name__}: {first_line(e)}") from None
 
 
-def encode_graphs(ckpt: Checkpoint, graphs: Sequence[ComputeGraph], features: bool = True) -> list[Data]:
-    """The predictor's inputs for ComputeGraphs: encodings, with the checkpoint's auxiliary features
+def load_predictor(checkpoint: str | os.PathLike | Checkpoint | Predictor | None = None) -> Predictor:
+    """The predictor of a checkpoint path (default: the shipped one), of a loaded torch
+    :class:`~gennape.model.checkpoint.Checkpoint`, or a predictor (:class:`Runtime`) as it is. A network the
+    numpy runtime does not evaluate (a GNN layer other than graphconv) runs in torch instead
+    (:class:`gennape.model.prediction.NetRuntime`, same interface)."""
+    if isinstance(checkpoint, Predictor):
+        return checkpoint
+    if checkpoint is None or isinstance(checkpoint, (str, os.PathLike)):
+        path = checkpoint or DEFAULT_CHECKPOINT
+        try:
+            return Runtime.load(path)
+        except UnsupportedNetwork:
+            from gennape.model.checkpoint import load_checkpoint
+
+            checkpoint = load_checkpoint(path)
+    from gennape.model.checkpoint import to_runtime
+    from gennape.model.prediction import NetRuntime
+
+    try:
+        return to_runtime(checkpoint)
+    except UnsupportedNetwork:
+        return NetRuntime(checkpoint)
+
+
+def encode_graphs(predictor: Predictor, graphs: Sequence[ComputeGraph], features: bool = True) -> list[Encoded]:
+    """The predictor's inputs for ComputeGraphs: encodings, with the predictor's auxiliary features
     computed over all of them (quantiles among the graphs given) unless ``features`` is False
     (treated as missing, which the heads were trained to handle)."""
-    datas: list[Data] = [record_to_data(graph_to_record(cg)) for cg in graphs]
-    if ckpt.aux_features and features:
-        values = scale(compute_for_graphs(graphs, ckpt.aux_features), ckpt.aux_scaling)
-        for d, row in zip(datas, values):
-            set_aux(d, row)
-    return datas
+    encoded = [encode_arrays(cg) for cg in graphs]
+    if predictor.aux_features and features and graphs:
+        values = scale(compute_for_graphs(graphs, predictor.aux_features), predictor.aux_scaling)
+        for enc, row in zip(encoded, values):
+            enc["aux"], enc["aux_mask"] = aux_row(row)
+    return encoded
 
 
-def predict_datas(ckpt: Checkpoint, datas: Sequence[Data], hashes: Sequence[str]) -> dict[str, np.ndarray]:
+def predict_encoded(predictor: Predictor, encoded: Sequence[Encoded], hashes: Sequence[str]) -> dict[str, np.ndarray]:
     """Scores and uncertainties of encoded graphs. Graphs with the same hash are one network:
     each is predicted once and its numbers shared, so two exports of it never differ, not even by
     floating-point rounding."""
     first: dict[str, int] = {}
     rep = [first.setdefault(h, i) for i, h in enumerate(hashes)]  # each graph's first twin
     unique = sorted(first.values())
-    res = predict(ckpt.net, [datas[i] for i in unique], details=True)
+    res = predictor.predict([encoded[i] for i in unique])
     row = {i: k for k, i in enumerate(unique)}
     take = [row[r] for r in rep]
-    return {"score": res["accuracy"][take], "uncertainty": res["uncertainty"][take]}
+    return {"score": res["score"][take], "uncertainty": res["uncertainty"][take]}
 
 
-def predict_graphs(ckpt: Checkpoint, graphs: Sequence[ComputeGraph], features: bool = True) -> dict[str, Any]:
+def predict_graphs(checkpoint: str | os.PathLike | Checkpoint | Predictor | None, graphs: Sequence[ComputeGraph],
+                   features: bool = True) -> dict[str, Any]:
     """Score, uncertainty, FLOPs and params of ComputeGraphs (numpy arrays, input order); see
-    :func:`encode_graphs` and :func:`predict_datas`."""
-    res = predict_datas(ckpt, encode_graphs(ckpt, graphs, features), [cg.hash for cg in graphs])
+    :func:`load_predictor`, :func:`encode_graphs` and :func:`predict_encoded`."""
+    predictor = load_predictor(checkpoint)
+    res = predict_encoded(predictor, encode_graphs(predictor, graphs, features), [cg.hash for cg in graphs])
     return {**res, "flops": [float(cg.flops) for cg in graphs], "params": [float(cg.params) for cg in graphs]}
 
 
@@ -154,33 +188,34 @@ def rank(preds: list[Prediction]) -> list[Prediction]:
     return ok + [p for p in preds if p.error is not None]
 
 
-def checkpoint_tasks(ckpt: Checkpoint) -> dict[str, list[float] | None]:
+def checkpoint_tasks(checkpoint: str | os.PathLike | Checkpoint | Predictor | None) -> dict[str, list[float] | None]:
     """The tasks a checkpoint can put accuracies on: task key -> its label quantiles (a score
     model trained on several tasks), or None (a model trained on one task's accuracies, whose
     output is that task's accuracy)."""
-    tasks = ckpt.meta.get("tasks")
+    predictor = load_predictor(checkpoint)
+    tasks = predictor.meta.get("tasks")
     if isinstance(tasks, dict) and tasks:
-        return {str(k): (list(v) if ckpt.net.labels != "raw" else None) for k, v in tasks.items()}
-    family = str(ckpt.meta.get("family", "")).strip()
-    return {family: None} if family and ckpt.net.labels == "raw" and "," not in family else {}
+        return {str(k): (list(v) if predictor.labels != "raw" else None) for k, v in tasks.items()}
+    family = str(predictor.meta.get("family", "")).strip()
+    return {family: None} if family and predictor.labels == "raw" and "," not in family else {}
 
 
 class TaskError(ValueError):
     """``task`` names no task the checkpoint was trained on."""
 
 
-def calibration(ckpt: Checkpoint, task: str | None) -> Callable[[np.ndarray], np.ndarray] | None:
-    """How to turn the checkpoint's scores into accuracies: after adaptation (``meta["adapted"]``)
+def calibration(predictor: Predictor, task: str | None) -> Callable[[np.ndarray], np.ndarray] | None:
+    """How to turn the predictor's scores into accuracies: after adaptation (``meta["adapted"]``)
     its output is the accuracy; with ``task`` (one it was trained on), the score read on that
     task's scale; otherwise None: an accuracy on a scale the model does not know is never given."""
-    if "adapted" in ckpt.meta and ckpt.net.labels == "raw":
+    if "adapted" in predictor.meta and predictor.labels == "raw":
         return lambda s: s
     if task is None:
         return None
-    known = checkpoint_tasks(ckpt)
+    known = checkpoint_tasks(predictor)
     key = task
     if key not in known:
-        from gennape.model.corpus import parse_key, task_key
+        from gennape.model.scales import parse_key, task_key
 
         try:
             key = task_key(*parse_key(task))
@@ -192,9 +227,9 @@ def calibration(ckpt: Checkpoint, task: str | None) -> Callable[[np.ndarray], np
     quantiles = known[key]
     if quantiles is None:
         return lambda s: s
-    from gennape.model.corpus import score_to_accuracy
+    from gennape.model.scales import score_to_accuracy
 
-    return lambda s: score_to_accuracy(s, quantiles, ckpt.net.labels)
+    return lambda s: score_to_accuracy(s, quantiles, predictor.labels)
 
 
 def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathLike | Checkpoint | None = None,
@@ -222,7 +257,7 @@ def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathL
         notes: if given, filled with one line per thing the user should know (labels skipped...).
     """
     t = time.perf_counter()
-    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint or DEFAULT_CHECKPOINT)
+    predictor = load_predictor(checkpoint)
     notes = notes if notes is not None else []
     t_load = time.perf_counter()
     preds: list[Prediction] = []
@@ -247,26 +282,17 @@ def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathL
             preds[i].labelled, preds[i].given_accuracy = True, given[i]
             if preds[i].error is not None:
                 notes.append(f"{labels}: the label of {preds[i].file} is skipped: the file failed")
-    datas = encode_graphs(ckpt, [cg for _, cg in graphs], features)
+    encoded = encode_graphs(predictor, [cg for _, cg in graphs], features)
     position = {id(p): k for k, (p, _) in enumerate(graphs)}
     t_adapt = time.perf_counter()
     usable = {position[id(preds[i])]: y for i, y in given.items() if preds[i].error is None}
     if usable:
-        from gennape.adapt import LabelError, adapt
-
-        try:
-            ckpt = adapt(ckpt, [datas[k] for k in sorted(usable)], [usable[k] for k in sorted(usable)])
-        except LabelError as e:
-            notes.append(f"labels not used: {labels}: {e}")
-        else:
-            if save_checkpoint is not None:
-                from gennape.model.checkpoint import save_checkpoint as save
-
-                save(save_checkpoint, ckpt.net, ckpt.model, ckpt.aux_features, ckpt.aux_scaling, ckpt.meta)
-    to_accuracy = calibration(ckpt, task)
+        predictor = _adapted(checkpoint, [encoded[k] for k in sorted(usable)], [usable[k] for k in sorted(usable)],
+                             labels, save_checkpoint, notes) or predictor
+    to_accuracy = calibration(predictor, task)
     t_predict = time.perf_counter()
     if graphs:
-        res = predict_datas(ckpt, datas, [cg.hash for _, cg in graphs])
+        res = predict_encoded(predictor, encoded, [cg.hash for _, cg in graphs])
         acc = to_accuracy(res["score"]) if to_accuracy is not None else None
         for i, (p, cg) in enumerate(graphs):
             score, unc = float(res["score"][i]), float(res["uncertainty"][i])
@@ -280,3 +306,26 @@ def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathL
         timings.update(load=t_load - t, graphs=t_graphs - t_load, adapt=t_predict - t_adapt,
                        predict=(t_adapt - t_graphs) + (time.perf_counter() - t_predict))
     return rank(preds)
+
+
+def _adapted(checkpoint: str | os.PathLike | Checkpoint | Predictor | None, encoded: Sequence[Encoded],
+             accuracies: Sequence[float], labels: str | os.PathLike | None,
+             save_checkpoint: str | os.PathLike | None, notes: list[str]) -> Predictor | None:
+    """The predictor of a copy of the checkpoint adapted to labelled graphs (torch, imported here),
+    written to ``save_checkpoint`` if given; None (with the reason in ``notes``) if the labels
+    cannot be used."""
+    from gennape.adapt import LabelError, adapt, as_data
+    from gennape.model.checkpoint import Checkpoint, load_checkpoint
+    from gennape.model.checkpoint import save_checkpoint as save
+
+    if isinstance(checkpoint, Predictor):
+        raise TypeError("adapting needs the checkpoint (a path or a loaded Checkpoint), not a predictor")
+    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint or DEFAULT_CHECKPOINT)
+    try:
+        ckpt = adapt(ckpt, [as_data(e) for e in encoded], accuracies)
+    except LabelError as e:
+        notes.append(f"labels not used: {labels}: {e}")
+        return None
+    if save_checkpoint is not None:
+        save(save_checkpoint, ckpt.net, ckpt.model, ckpt.aux_features, ckpt.aux_scaling, ckpt.meta)
+    return load_predictor(ckpt)

@@ -16,7 +16,7 @@ from torch import nn
 from gennape.graph import ComputeGraph, GraphError, batchnorm_after, from_module, from_onnx, list_ops, to_torch
 from gennape.graph.__main__ import main as cli
 from gennape.graph.encoding import NUM_FEATURES
-from gennape.graph.ops import count_params
+from gennape.graph.torch_backend import count_params
 from gennape.spaces import get_space
 from gennape.zoo import ZOO, randomize_batchnorm
 

@@ -4,6 +4,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -15,7 +16,9 @@ import predict as predict_cli  # noqa: E402
 from gennape.graph import from_module, from_onnx  # noqa: E402
 from gennape.graph.ops import get_op, list_ops  # noqa: E402
 from gennape.inference import DEFAULT_CHECKPOINT, TaskError, checkpoint_tasks, predict_files, predict_graphs  # noqa: E402
-from gennape.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
+from gennape.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, upgrade  # noqa: E402
+from gennape.model.checkpoint_file import read_checkpoint_file  # noqa: E402
+from gennape.model.runtime import Runtime  # noqa: E402
 from gennape.model.dataset import graph_to_record, record_to_data  # noqa: E402
 from gennape.model.pipeline import fit_clusters, fit_normalisers, predict  # noqa: E402
 from gennape.model.predictor import build_net  # noqa: E402
@@ -75,45 +78,58 @@ def test_checkpoint_round_trip_gives_the_same_predictions(ckpt_path, onnx_dir):
     assert a == pytest.approx(b)
 
 
+def _npz(path, header, arrays):
+    with open(path, "wb") as f:
+        np.savez(f, __header__=np.array(json.dumps(header)), **arrays)
+    return path
+
+
 def test_checkpoint_refuses_pickled_objects_and_other_files(tmp_path, ckpt_path):
+    header, arrays = read_checkpoint_file(ckpt_path)
     evil = tmp_path / "evil.ckpt"
-    torch.save({"format": "gennape-predictor", "payload": Path("x")}, evil)  # needs unpickling a class
+    with open(evil, "wb") as f:  # an object array can only be read by unpickling
+        np.savez(f, __header__=np.array(json.dumps(header)), payload=np.array([Path("x")], dtype=object))
     with pytest.raises(CheckpointError, match="evil.ckpt: not a readable gennape checkpoint"):
         load_checkpoint(evil)
     text = tmp_path / "notes.ckpt"
     text.write_text("hello")
     with pytest.raises(CheckpointError, match="notes.ckpt"):
         load_checkpoint(text)
-    other = tmp_path / "other.ckpt"
-    torch.save({"state_dict": {}}, other)
+    other = _npz(tmp_path / "other.ckpt", {"state_dict": {}}, {})
     with pytest.raises(CheckpointError, match="not a gennape predictor checkpoint"):
         load_checkpoint(other)
-    blob = torch.load(ckpt_path, weights_only=True)
-    blob["format_version"] = 99
-    torch.save(blob, tmp_path / "future.ckpt")
+    future = _npz(tmp_path / "future.ckpt", {**header, "format_version": 99}, arrays)
     with pytest.raises(CheckpointError, match="format version 99"):
-        load_checkpoint(tmp_path / "future.ckpt")
+        load_checkpoint(future)
+    with pytest.raises(CheckpointError, match="format version 99"):
+        Runtime.load(future)  # prediction reads the file with the same checks
     with pytest.raises(CheckpointError, match="no such file"):
         load_checkpoint(tmp_path / "missing.ckpt")
+    old = tmp_path / "old.ckpt"  # format 1: a torch.save of plain data
+    torch.save({**header, "format_version": 1, "state_dict": {k: torch.from_numpy(v) for k, v in arrays.items()}}, old)
+    with pytest.raises(CheckpointError, match="older torch format.*upgrade"):
+        load_checkpoint(old)
+    upgrade(old)
+    assert load_checkpoint(old).meta == {"family": "test"}
 
 
 def test_checkpoint_remaps_a_grown_op_vocabulary(tmp_path, ckpt_path):
     """A checkpoint written before an op existed still loads: rows move by op name, the new op
     gets the mean embedding of its kind (as ops unseen in training do)."""
-    blob = torch.load(ckpt_path, weights_only=True)
+    header, arrays = read_checkpoint_file(ckpt_path)
     ops = list_ops()
-    emb = blob["state_dict"]["encoder.op_embed.weight"]
+    emb = arrays["encoder.op_embed.weight"]
     dropped = ops.index("DepthwiseConv")  # of kind conv, as Conv is
     keep = [i for i in range(len(ops)) if i != dropped]
-    blob["vocab"] = [ops[i] for i in keep][::-1]
-    blob["state_dict"]["encoder.op_embed.weight"] = emb[keep].flip(0)
-    torch.save(blob, tmp_path / "old.ckpt")
-    new = load_checkpoint(tmp_path / "old.ckpt").net.encoder.op_embed.weight
-    assert all(torch.allclose(new[i], emb[i]) for i in keep)
-    same = [i for i in keep if get_op(ops[i]).kind == "conv"]
-    assert same and torch.allclose(new[dropped], emb[same].mean(0))
-    blob["vocab"] = [f"Future{i}" for i in range(len(keep))]  # nothing in common: refused, not NaN rows
-    torch.save(blob, tmp_path / "alien.ckpt")
+    arrays["encoder.op_embed.weight"] = emb[keep][::-1]
+    _npz(tmp_path / "old.ckpt", {**header, "vocab": [ops[i] for i in keep][::-1]}, arrays)
+    for new in (load_checkpoint(tmp_path / "old.ckpt").net.encoder.op_embed.weight.detach().numpy(),
+                Runtime.load(tmp_path / "old.ckpt").op_embed):
+        assert all(np.allclose(new[i], emb[i]) for i in keep)
+        same = [i for i in keep if get_op(ops[i]).kind == "conv"]
+        assert same and np.allclose(new[dropped], emb[same].mean(0))
+    # nothing in common: refused, not NaN rows
+    _npz(tmp_path / "alien.ckpt", {**header, "vocab": [f"Future{i}" for i in range(len(keep))]}, arrays)
     with pytest.raises(CheckpointError, match="shares no op"):
         load_checkpoint(tmp_path / "alien.ckpt")
 

@@ -29,6 +29,7 @@ from functools import partial
 
 import torch
 
+from gennape.features.static import get_static, list_static
 from gennape.features.proxies import ProxyResult, list_proxies, run_proxies, shared_pass_of
 from gennape.graph import ComputeGraph, to_torch
 
@@ -209,14 +210,12 @@ def compute_features(cg: ComputeGraph, names: Iterable[str], inputs: FeatureInpu
     return {n: out[n] for n in names}
 
 
-@register_feature("flops")
-def _flops(cg: ComputeGraph, inputs: FeatureInputs) -> float:
-    return float(cg.flops)
+def _static(fn: Callable[[ComputeGraph], float], cg: ComputeGraph, inputs: FeatureInputs) -> float:
+    return fn(cg)
 
 
-@register_feature("params")
-def _params(cg: ComputeGraph, inputs: FeatureInputs) -> float:
-    return float(cg.params)
+for _name in list_static():  # flops, params: read off the graph (gennape.features.static)
+    register_feature(_name)(partial(_static, get_static(_name)))
 
 
 @register_feature("nngp", "nngp_loss", needs=("nngp_data",), default=False)

@@ -5,17 +5,23 @@ of ``NUM_FEATURES`` numbers: log2-scaled input/output channels and spatial size,
 dilation, padding, a depthwise/grouped flag, bias, and the node's share of the graph's FLOPs and
 params. Graph-level ``flops`` and ``params`` are kept as attributes for target transforms and
 baselines.
+
+``encode_arrays`` gives the same numbers as numpy arrays without importing torch (the module
+imports neither torch nor torch_geometric); ``encode`` wraps them in a ``Data``.
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import torch
-from torch_geometric.data import Data
+import numpy as np
 
 from gennape.graph.ir import ComputeGraph, Node, Shape
 from gennape.graph.ops import list_ops
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch_geometric.data import Data
 
 FEATURE_NAMES = (
     "log_c_in", "log_c_out", "log_hw_in", "log_hw_out", "log_tokens_out", "n_inputs",
@@ -58,16 +64,32 @@ def node_features(n: Node, total_flops: int, total_params: int) -> list[float]:
     ]
 
 
-def encode(cg: ComputeGraph) -> Data:
-    """``Data(op, feat, edge_index, flops, params, num_nodes)`` for one graph."""
+def encode_arrays(cg: ComputeGraph) -> dict[str, np.ndarray]:
+    """The numbers of :func:`encode` as numpy arrays: ``op`` (int64 [N]), ``feat`` (float32
+    [N, NUM_FEATURES]), ``edge_index`` (int64 [2, E]), ``flops`` and ``params`` (float64 [1])."""
     flops, params = cg.flops, cg.params
-    op = torch.tensor([op_index(n.op) for n in cg.nodes], dtype=torch.long)
-    feat = torch.tensor([node_features(n, flops, params) for n in cg.nodes], dtype=torch.float)
     edges = cg.edges
-    edge_index = (torch.tensor(edges, dtype=torch.long).t().contiguous() if edges
-                  else torch.zeros(2, 0, dtype=torch.long))
-    return Data(op=op, feat=feat, edge_index=edge_index, num_nodes=len(cg.nodes),
-                flops=torch.tensor([float(flops)]), params=torch.tensor([float(params)]))
+    return {
+        "op": np.array([op_index(n.op) for n in cg.nodes], dtype=np.int64),
+        "feat": np.array([node_features(n, flops, params) for n in cg.nodes],
+                         dtype=np.float32).reshape(len(cg.nodes), NUM_FEATURES),
+        "edge_index": (np.ascontiguousarray(np.array(edges, dtype=np.int64).T) if edges
+                       else np.zeros((2, 0), dtype=np.int64)),
+        "flops": np.array([float(flops)], dtype=np.float64),
+        "params": np.array([float(params)], dtype=np.float64),
+    }
+
+
+def encode(cg: ComputeGraph) -> "Data":
+    """``Data(op, feat, edge_index, flops, params, num_nodes)`` for one graph: :func:`encode_arrays`
+    as tensors (``op`` and ``edge_index`` long, ``feat``, ``flops`` and ``params`` float32)."""
+    import torch
+    from torch_geometric.data import Data
+
+    a = encode_arrays(cg)
+    return Data(op=torch.from_numpy(a["op"]), feat=torch.from_numpy(a["feat"]),
+                edge_index=torch.from_numpy(a["edge_index"]), num_nodes=len(cg.nodes),
+                flops=torch.tensor(a["flops"].tolist()), params=torch.tensor(a["params"].tolist()))
 
 
 _OP_INDEX = {name: i for i, name in enumerate(list_ops())}

@@ -20,9 +20,9 @@ from torch import fx, nn
 
 from gennape.graph.canonical import to_compute_graph
 from gennape.graph.errors import GraphError
-from gennape.graph.fx_handlers import FUNCTION_HANDLERS, MODULE_HANDLERS, Ctx, Ref, method_key
+from gennape.graph.fx_handlers import FUNCTION_HANDLERS, MODULE_HANDLERS, Ctx, method_key
 from gennape.graph.ir import ComputeGraph
-from gennape.graph.raw import RawGraph
+from gennape.graph.raw import RawGraph, Ref
 
 
 class _Tracer(fx.Tracer):

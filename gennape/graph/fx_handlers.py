@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
@@ -13,15 +12,7 @@ from torch import nn
 from gennape.graph import modules as GM
 from gennape.graph.errors import GraphError
 from gennape.graph.ir import Shape
-from gennape.graph.raw import RawGraph, pads4, pair
-
-
-@dataclass(frozen=True)
-class Ref:
-    """A tensor produced by raw node ``id`` with shape ``shape`` (no batch)."""
-
-    id: int
-    shape: Shape
+from gennape.graph.raw import RawGraph, Ref, pads4, pair
 
 
 class Ctx:

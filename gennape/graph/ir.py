@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from gennape.graph.ops import get_op
+
+if TYPE_CHECKING:  # pragma: no cover
+    import networkx as nx
 
 Shape = tuple[int, ...]
 
@@ -137,9 +138,11 @@ class ComputeGraph:
     def output_shapes(self) -> list[Shape]:
         return [n.out_shape for n in self.nodes if n.op == "Output"]
 
-    def to_networkx(self) -> nx.DiGraph:
+    def to_networkx(self) -> "nx.DiGraph":
         """A DiGraph with node attributes ``op``, ``label``, shapes and ``node`` (the Node);
         edge attribute ``slot`` is the argument position."""
+        import networkx as nx  # not at module level: reading a graph must not pay for networkx
+
         g = nx.DiGraph(name=self.name)
         for i, n in enumerate(self.nodes):
             g.add_node(i, op=n.op, label=n.label, in_shapes=n.in_shapes, out_shape=n.out_shape, node=n)

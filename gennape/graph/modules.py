@@ -110,3 +110,64 @@ class Zeros(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.new_zeros((x.shape[0], *self.shape))
+
+
+class Sub(nn.Module):
+    """``a - b``."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a - b
+
+
+class Div(nn.Module):
+    """``a / b``."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a / b
+
+
+class Parameter(nn.Module):
+    """A learnt tensor with no inputs (a class token), at batch 1."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.value = nn.Parameter(torch.zeros(1, *shape))
+
+    def forward(self) -> torch.Tensor:
+        return self.value
+
+
+class Reduce(nn.Module):
+    """Reduction over no-batch ``axes``, keeping them (ONNX's default keepdims); ``kind`` is one of
+    ``mean``, ``sum``, ``l2``, ``sumsquare``, ``max``, ``min``."""
+
+    def __init__(self, kind: str, axes: tuple[int, ...]) -> None:
+        super().__init__()
+        self.kind, self.dims = kind, tuple(a + 1 for a in axes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "mean":
+            return x.mean(self.dims, keepdim=True)
+        if self.kind == "sum":
+            return x.sum(self.dims, keepdim=True)
+        if self.kind == "l2":
+            return x.pow(2).sum(self.dims, keepdim=True).sqrt()
+        if self.kind == "sumsquare":
+            return x.pow(2).sum(self.dims, keepdim=True)
+        return (x.amax if self.kind == "max" else x.amin)(self.dims, keepdim=True)
+
+
+class Elementwise(nn.Module):
+    """A unary elementwise op: ``pow`` (with ``exponent``), ``neg``, or the torch function ``kind``
+    (``exp``, ``log``, ``sqrt``, ...)."""
+
+    def __init__(self, kind: str, exponent: float | None = None) -> None:
+        super().__init__()
+        self.kind, self.exponent = kind, exponent
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "pow":
+            return x.pow(self.exponent)
+        if self.kind == "neg":
+            return -x
+        return getattr(torch, self.kind)(x)

@@ -22,14 +22,12 @@ import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
 from onnx import external_data_helper, numpy_helper, shape_inference
-from onnx.reference import ReferenceEvaluator
 
 from gennape.graph.canonical import to_compute_graph
 from gennape.graph.errors import GraphError
-from gennape.graph.fx_handlers import Ref
 from gennape.graph.ir import ComputeGraph
 from gennape.graph.onnx_handlers import HANDLERS, MOVED_AWARE, Const, Moved, OnnxCtx
-from gennape.graph.raw import RawGraph
+from gennape.graph.raw import RawGraph, Ref
 from gennape.onnx_skim import load_structure
 
 SMALL = 64  # initializers with at most this many elements keep their values
@@ -134,6 +132,8 @@ def _fold_constants(model: onnx.ModelProto, consts: dict[str, Const]) -> None:
     for node in model.graph.node:
         ins = [i for i in node.input if i]
         if node.op_type == "Constant" or (ins and all(i in consts and consts[i].value is not None for i in ins)):
+            from onnx.reference import ReferenceEvaluator  # 0.3 s to import: only when there is a node to fold
+
             try:
                 feeds = {i: consts[i].value for i in ins}
                 values = ReferenceEvaluator(node).run(None, feeds)
@@ -175,6 +175,8 @@ def _evaluate(node: onnx.NodeProto, names, args: list) -> list[np.ndarray] | Non
     ``Shape``, e.g. a TF-"same" padding), or None when a value is unknown or not evaluable."""
     if any(a is not None and (not isinstance(a, Const) or a.value is None) for a in args):
         return None
+    from onnx.reference import ReferenceEvaluator  # 0.3 s to import: only when there is a node to evaluate
+
     try:
         feeds = {n: a.value for n, a in zip(names, args) if n and a is not None}
         return [np.asarray(v) for v in ReferenceEvaluator(node).run(None, feeds)]

@@ -11,9 +11,8 @@ import onnx
 from onnx import helper
 
 from gennape.graph.errors import GraphError
-from gennape.graph.fx_handlers import Ref
 from gennape.graph.ir import Shape
-from gennape.graph.raw import RawGraph
+from gennape.graph.raw import RawGraph, Ref
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,14 @@ class RawNode:
     where: str = ""
 
 
+@dataclass(frozen=True)
+class Ref:
+    """A tensor produced by raw node ``id`` with shape ``shape`` (no batch)."""
+
+    id: int
+    shape: Shape
+
+
 class RawGraph:
     """An ordered, mutable DAG of RawNodes with named outputs."""
 

@@ -1,46 +1,38 @@
-"""Predictor checkpoints: one file with everything prediction needs, loaded without unpickling.
+"""Predictor checkpoints as torch networks: ``save_checkpoint`` and ``load_checkpoint``.
 
-A checkpoint is a ``torch.save`` of plain data only (tensors, strings, numbers, lists, dicts):
-the network's state dict (weights, node-feature normalisation, frozen FCM centroids, target
-transform statistics, auxiliary-feature statistics), what its outputs are (``labels``: ``raw``
-accuracies, or a score when trained on labels normalised within each task), the op vocabulary and node-feature names it
-was trained with, the ``build_net`` arguments, the names of its auxiliary features, free-form
-metadata (training family, metrics, command) and the library version. Loading uses
-``torch.load(weights_only=True)``, so a file holding arbitrary Python objects is refused.
+The file format (numpy arrays and a JSON header, no pickled object) is
+``gennape.model.checkpoint_file``; prediction reads the same file without torch
+(``gennape.model.runtime``). The op vocabulary may grow after a checkpoint was written (a new op
+registered): embedding rows are matched by op name, and ops the checkpoint never saw get the mean
+of its trained rows of their kind.
 
-The op vocabulary may grow after a checkpoint was written (a new op registered): embedding rows
-are matched by op name, and ops the checkpoint never saw get the mean of its trained rows.
+    python -m gennape.model.checkpoint upgrade old.ckpt [...]   # a version-1 (torch.save) file, rewritten
 """
 
 from __future__ import annotations
 
+import argparse
 import inspect
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 import gennape
 from gennape.graph.encoding import FEATURE_NAMES
 from gennape.graph.errors import first_line
 from gennape.graph.ops import list_ops
-from gennape.model.encoder import kind_mean_rows
+from gennape.model.checkpoint_file import (FORMAT, CheckpointError, read_checkpoint_file,
+                                           write_checkpoint_file)
 from gennape.model.predictor import GennapeNet, build_net
+from gennape.model.runtime import Runtime
 
-FORMAT = "gennape-predictor"
-FORMAT_VERSION = 1
 # build_net's arguments, the seed excepted (weights come from the state dict).
 _BUILD_KEYS = tuple(p for p in inspect.signature(build_net).parameters if p != "seed")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be read; the message names the file and the problem."""
-
-    def __init__(self, path: str | os.PathLike, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path, self.problem = str(path), problem
 
 
 @dataclass
@@ -69,6 +61,21 @@ def build_kwargs(model_config: dict[str, Any]) -> dict[str, Any]:
     return {k: model_config[k] for k in _BUILD_KEYS if k in model_config}
 
 
+def _header_and_arrays(net: GennapeNet, kwargs: dict[str, Any], aux: list[str], aux_scaling: str,
+                       meta: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    header = {"gennape_version": gennape.__version__, "vocab": list_ops(), "node_features": list(FEATURE_NAMES),
+              "model": kwargs, "aux_features": aux, "aux_scaling": aux_scaling, "meta": dict(meta or {}),
+              "labels": str(getattr(net, "labels", "raw"))}
+    return header, {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()}
+
+
+def to_runtime(ckpt: Checkpoint) -> Runtime:
+    """The numpy runtime of a loaded (e.g. just adapted) checkpoint, as if saved and read back."""
+    kwargs = {**ckpt.model, "divide_by_flops": bool(ckpt.net.transform.divide_by_flops)}
+    header, arrays = _header_and_arrays(ckpt.net, kwargs, ckpt.aux_features, ckpt.aux_scaling, ckpt.meta)
+    return Runtime(header, arrays, "adapted checkpoint")
+
+
 def save_checkpoint(path: str | os.PathLike, net: GennapeNet, model_config: dict[str, Any],
                     aux_features: list[str] | None = None, aux_scaling: str = "train",
                     meta: dict[str, Any] | None = None) -> Path:
@@ -87,64 +94,54 @@ def save_checkpoint(path: str | os.PathLike, net: GennapeNet, model_config: dict
     aux = list(aux_features or [])
     if len(aux) != int(kwargs.get("aux_dim", 0)):
         raise ValueError(f"{len(aux)} auxiliary feature names for aux_dim={kwargs.get('aux_dim', 0)}")
-    blob = {"format": FORMAT, "format_version": FORMAT_VERSION, "gennape_version": gennape.__version__,
-            "vocab": list_ops(), "node_features": list(FEATURE_NAMES), "model": kwargs,
-            "aux_features": aux, "aux_scaling": aux_scaling, "meta": dict(meta or {}),
-            "labels": str(getattr(net, "labels", "raw")),
-            "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(blob, tmp)
-    os.replace(tmp, path)
-    return path
-
-
-def _read(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise CheckpointError(path, "no such file")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any reason torch gives is reported as one line
-        raise CheckpointError(path, f"not a readable gennape checkpoint (safe loading refused it: {first_line(e)})") from None
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise CheckpointError(path, f"not a gennape predictor checkpoint (expected format {FORMAT!r})")
-    if blob.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(path, f"checkpoint format version {blob.get('format_version')} is not "
-                                    f"{FORMAT_VERSION}, which this gennape ({gennape.__version__}) reads")
-    if blob.get("node_features") != list(FEATURE_NAMES):
-        raise CheckpointError(path, "it was trained with other node features "
-                                    f"({blob.get('node_features')}); retrain it with this gennape")
-    return blob
-
-
-def _remap_vocab(state: dict[str, torch.Tensor], vocab: list[str]) -> dict[str, torch.Tensor]:
-    """Re-index the op embedding from the checkpoint's vocabulary to today's; an op added since
-    gets the mean of its kind's rows (:func:`~gennape.model.encoder.kind_mean_rows`)."""
-    key = "encoder.op_embed.weight"
-    now = list_ops()
-    if vocab == now:
-        return state
-    old = state[key]
-    index = {op: i for i, op in enumerate(vocab)}
-    rows = torch.stack([old[index[op]] if op in index else torch.zeros_like(old[0]) for op in now])
-    known = torch.tensor([op in index for op in now])
-    if not known.any():
-        raise KeyError(f"its op vocabulary {vocab[:5]}... shares no op with this version's")
-    return {**state, key: kind_mean_rows(rows, now, known)}
+    header, arrays = _header_and_arrays(net, kwargs, aux, aux_scaling, meta)
+    return write_checkpoint_file(path, header, arrays)
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Load a predictor written by :func:`save_checkpoint`; errors name the file and the problem."""
     path = Path(path)
-    blob = _read(path)
+    header, arrays = read_checkpoint_file(path)
     try:
-        net = build_net(**blob["model"])
-        net.load_state_dict(_remap_vocab(blob["state_dict"], list(blob["vocab"])))
+        net = build_net(**header["model"])
+        net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()})
     except (KeyError, TypeError, RuntimeError) as e:
         raise CheckpointError(path, f"its weights do not fit the network it describes ({first_line(e)})") from None
     net.eval()
-    net.labels = str(blob.get("labels", "raw"))
-    return Checkpoint(net, dict(blob["model"]), list(blob.get("aux_features", [])),
-                      str(blob.get("aux_scaling", "train")), dict(blob.get("meta", {})),
-                      str(blob.get("gennape_version", "")))
+    net.labels = str(header.get("labels", "raw"))
+    return Checkpoint(net, dict(header["model"]), list(header.get("aux_features", [])),
+                      str(header.get("aux_scaling", "train")), dict(header.get("meta", {})),
+                      str(header.get("gennape_version", "")))
+
+
+def upgrade(path: str | os.PathLike) -> Path:
+    """Rewrite a version-1 checkpoint (a ``torch.save`` of plain data, read with
+    ``weights_only=True``) in today's format, in place."""
+    path = Path(path)
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001
+        raise CheckpointError(path, f"not a version-1 gennape checkpoint ({first_line(e)})") from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT or blob.get("format_version") != 1:
+        raise CheckpointError(path, "not a version-1 gennape predictor checkpoint")
+    header = {k: v for k, v in blob.items() if k not in ("state_dict", "format", "format_version")}
+    return write_checkpoint_file(path, header, {k: v.numpy() for k, v in blob["state_dict"].items()})
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Checkpoint maintenance.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("upgrade", help="rewrite version-1 checkpoints in today's format, in place")
+    up.add_argument("paths", nargs="+")
+    args = ap.parse_args(argv)
+    for p in args.paths:
+        try:
+            print(f"{upgrade(p)}: upgraded")
+        except CheckpointError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

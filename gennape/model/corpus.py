@@ -29,11 +29,12 @@ import numpy as np
 import pandas as pd
 import torch
 from scipy.special import ndtri
-from scipy.stats import rankdata
 
 from gennape.data.loaders import load_family, resolve_task
 from gennape.data.tasks import default_task, list_tasks
 from gennape.model.dataset import Family, family_from_table
+from gennape.model.auxiliary import quantiles
+from gennape.model.scales import parse_key, score_to_accuracy, task_key  # noqa: F401 - re-exported
 from gennape.registry import Registry
 
 Normalisation = Callable[[np.ndarray], np.ndarray]
@@ -49,7 +50,7 @@ def _raw(y: np.ndarray) -> np.ndarray:
 
 @register_normalisation("quantile")
 def _quantile(y: np.ndarray) -> np.ndarray:
-    return (rankdata(y) - 0.5) / len(y)
+    return quantiles(y)
 
 
 @register_normalisation("rank_gauss")
@@ -60,22 +61,6 @@ def _rank_gauss(y: np.ndarray) -> np.ndarray:
 def normalise_labels(y: np.ndarray, method: str) -> np.ndarray:
     """One task's labels ``y`` mapped by the registered normalisation ``method``."""
     return _NORMALISATIONS.get(method)(np.asarray(y, dtype=np.float64))
-
-
-def parse_key(key: str) -> tuple[str, str | None]:
-    """``(family, dataset)`` of a task key; ``dataset`` is None for the family's default task."""
-    family, _, dataset = key.partition("/")
-    if not dataset:
-        default_task(family)  # fails with the known families for a wrong name
-        return family, None
-    t = resolve_task(family, dataset)  # fails with the known tasks for a wrong name
-    return family, None if t.name == default_task(family).name else t.dataset
-
-
-def task_key(family: str, task: str | None) -> str:
-    """The canonical key: the family name for its default task, else ``family/dataset``."""
-    t = resolve_task(family, task)
-    return family if t.name == default_task(family).name else t.name
 
 
 def expand_keys(keys: Sequence[str]) -> list[str]:
@@ -156,21 +141,3 @@ def sample_weights(task_of: Sequence[int], shares: Sequence[float]) -> np.ndarra
     counts = np.bincount(task_of, minlength=len(shares))
     w = np.asarray(shares, dtype=np.float64)[task_of] / counts[task_of]
     return w / w.sum()
-
-
-def score_to_accuracy(scores: np.ndarray, quantiles: Sequence[float], normalisation: str) -> np.ndarray:
-    """Map a score model's outputs back to one training task's scale: the output is where a network
-    stands among that task's networks (a normal quantile for ``rank_gauss``, a quantile for
-    ``quantile``), read off the task's label distribution (``quantiles``: its labels at evenly
-    spaced quantiles, as checkpoints keep them)."""
-    s = np.asarray(scores, dtype=np.float64)
-    if normalisation == "rank_gauss":
-        from scipy.special import ndtr
-
-        q = ndtr(s)
-    elif normalisation == "quantile":
-        q = np.clip(s, 0.0, 1.0)
-    else:
-        raise ValueError(f"outputs of a model trained on {normalisation!r} labels are not a quantile")
-    grid = np.linspace(0.0, 1.0, len(quantiles))
-    return np.interp(q, grid, np.asarray(quantiles, dtype=np.float64))

@@ -16,7 +16,8 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.utils import scatter
 
 from gennape.graph.encoding import FEATURE_NAMES
-from gennape.graph.ops import get_op, list_ops
+from gennape.graph.ops import list_ops
+from gennape.model.vocab import kind_mean_rows as vocab_rows
 from gennape.registry import Registry
 
 LayerFactory = Callable[[int, int], nn.Module]
@@ -86,17 +87,9 @@ def relative_shapes(feat: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
 
 
 def kind_mean_rows(weight: Tensor, ops: list[str], known: Tensor) -> Tensor:
-    """``weight`` (one row per op of ``ops``) with every unknown row replaced by the mean of the
-    known rows of its kind (``OpSpec.kind``), or of all known rows when none of its kind is known.
-    The one rule for ops without a learnt embedding: unseen in training, or new since a checkpoint."""
-    known = known.bool()
-    kinds = [get_op(o).kind for o in ops]
-    out = weight.detach().clone()
-    for i, kind in enumerate(kinds):
-        if not known[i]:
-            same = [j for j, k in enumerate(kinds) if k == kind and known[j]]
-            out[i] = weight[same].mean(0) if same else weight[known].mean(0)
-    return out
+    """:func:`gennape.model.vocab.kind_mean_rows` on a tensor (a detached copy)."""
+    rows = vocab_rows(weight.detach().cpu().numpy(), ops, known.detach().cpu().numpy())
+    return torch.from_numpy(rows).to(weight.device, weight.dtype)
 
 
 def _is_mean_graphconv(conv: nn.Module) -> bool:

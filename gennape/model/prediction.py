@@ -134,3 +134,27 @@ def head_spread(net: GennapeNet, out: dict[str, Tensor], acc: Tensor, flops: Ten
     per_head = torch.stack([net.transform.inverse(out["per_head"][:, k], flops)
                             for k in range(out["per_head"].shape[1])], dim=1)
     return ((out["memberships"] * (per_head - acc[:, None]) ** 2).sum(1)).sqrt()
+
+
+class NetRuntime:
+    """A loaded torch checkpoint behind the interface of :class:`gennape.model.runtime.Runtime`
+    (``predict`` on numpy encodings, ``aux_features``, ``aux_scaling``, ``meta``, ``labels``): for
+    networks the numpy runtime does not evaluate.
+
+    Args:
+        ckpt: a loaded :class:`gennape.model.checkpoint.Checkpoint`.
+    """
+
+    def __init__(self, ckpt: Any) -> None:
+        self.ckpt = ckpt
+        self.aux_features, self.aux_scaling = list(ckpt.aux_features), ckpt.aux_scaling
+        self.meta, self.labels = dict(ckpt.meta), str(ckpt.net.labels)
+
+    def predict(self, graphs: Sequence[Mapping[str, np.ndarray]], batch_size: int = BATCH_SIZE) -> dict[str, np.ndarray]:
+        """``score`` and ``uncertainty`` of encoded graphs (see ``Runtime.predict``)."""
+        if not graphs:
+            return {"score": np.zeros(0, np.float32), "uncertainty": np.zeros(0, np.float32)}
+        tensors = [{k: torch.from_numpy(np.asarray(v, dtype=np.float32 if k == "flops" else None))
+                    for k, v in g.items()} for g in graphs]
+        res = predict(self.ckpt.net, tensors, batch_size, details=True)
+        return {"score": res["accuracy"], "uncertainty": res["uncertainty"]}

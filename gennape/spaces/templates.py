@@ -31,10 +31,10 @@ from torch.nn import init
 
 from gennape.graph.canonical import to_compute_graph
 from gennape.graph.errors import GraphError
-from gennape.graph.fx_handlers import Ctx, Ref
+from gennape.graph.fx_handlers import Ctx
 from gennape.graph.fx_frontend import record, to_raw, trace
 from gennape.graph.ir import ComputeGraph
-from gennape.graph.raw import RawGraph, RawNode
+from gennape.graph.raw import RawGraph, RawNode, Ref
 
 _INIT_FUNCTIONS = [n for n in dir(init) if n.endswith("_") and not n.startswith("_")]
 
