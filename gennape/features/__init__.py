@@ -6,8 +6,7 @@ what prediction needs) is importable without torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from gennape.lazy import lazy_getattr
 
 _WHERE = {"cifar10_images": "batch", "proxy_batch": "batch", "ProxyResult": "proxies",
           "compute_proxies": "proxies", "get_proxy": "proxies", "list_proxies": "proxies",
@@ -16,9 +15,4 @@ _WHERE = {"cifar10_images": "batch", "proxy_batch": "batch", "ProxyResult": "pro
 __all__ = sorted(_WHERE)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        value = getattr(importlib.import_module(f"gennape.features.{_WHERE[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, {name: f"gennape.features.{module}" for name, module in _WHERE.items()})

@@ -7,13 +7,13 @@ stays fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gennape.graph.errors import GraphError
 from gennape.graph.ir import ComputeGraph, Node
 from gennape.graph.onnx_frontend import from_onnx
 from gennape.graph.ops import get_op, list_ops, register_op
+from gennape.lazy import lazy_getattr
 
 if TYPE_CHECKING:  # pragma: no cover
     from gennape.graph.fx_frontend import from_module
@@ -23,12 +23,7 @@ _LAZY = {"from_module": "gennape.graph.fx_frontend", "to_torch": "gennape.graph.
          "batchnorm_after": "gennape.graph.torch_backend"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

@@ -6,8 +6,7 @@ prediction) does not import the others, nor Lightning (training only).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from gennape.lazy import lazy_getattr
 
 _WHERE = {
     "laplacian_spectrum": "contrastive", "soft_nt_xent": "contrastive",
@@ -23,13 +22,4 @@ __all__ = ["GraphEncoder", "register_layer", "get_layer", "list_layers", "laplac
            "GennapeNet", "build_net", "ContrastiveModule", "RegressionModule"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        value = getattr(importlib.import_module(f"gennape.model.{_WHERE[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_WHERE])
+__getattr__ = lazy_getattr(__name__, {name: f"gennape.model.{module}" for name, module in _WHERE.items()})
