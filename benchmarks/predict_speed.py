@@ -2,7 +2,9 @@
 
 1. Throughput: graphs per second when scoring all 15,625 NB-201 computation graphs (already
    encoded, from the graph cache; building them is measured in ``graph_speed.py``) with the numpy
-   runtime that prediction uses (``gennape.model.runtime``), and with the torch network beside it.
+   runtime that prediction uses (``gennape.model.runtime``), and with the torch network beside it;
+   then ranking them as ``predict_files`` does, where graphs with one hash (NB-201's isomorphic
+   cells: 5,746 distinct networks) are predicted once.
 2. One ResNet-50-sized ONNX file: the time ``predict_files`` takes (graph + prediction, checkpoint
    loaded once) as a ratio to building its ComputeGraph alone, and the wall time of the whole
    ``python predict.py resnet50.onnx`` command (interpreter start and imports included).
@@ -26,7 +28,7 @@ from pathlib import Path
 import torch
 
 from gennape.graph import from_onnx
-from gennape.inference import DEFAULT_CHECKPOINT, predict_files
+from gennape.inference import DEFAULT_CHECKPOINT, predict_encoded, predict_files
 from gennape.model.auxiliary import attach_features
 from gennape.model.checkpoint import load_checkpoint
 from gennape.model.dataset import load_graphs
@@ -54,9 +56,13 @@ def throughput(ckpt_path: Path, n: int | None, repeats: int) -> dict:
     keys = ("op", "feat", "edge_index", "flops", *(("aux", "aux_mask") if ckpt.aux_features else ()))
     encoded = [{k: d[k].numpy() for k in keys} for d in fam.graphs]  # as the cache would hold them in numpy
     seconds = _median(lambda: runtime.predict(encoded), repeats)
+    hashes = [d.hash for d in fam.graphs]  # ranking as predict_files does: each distinct network once
+    rank_seconds = _median(lambda: predict_encoded(runtime, encoded, hashes), repeats)
     torch_seconds = _median(lambda: predict(ckpt.net, fam.graphs), repeats)
     return {"graphs": len(fam), "seconds": round(seconds, 3), "graphs_per_s": round(len(fam) / seconds, 1),
-            "torch_seconds": round(torch_seconds, 3), "torch_graphs_per_s": round(len(fam) / torch_seconds, 1)}
+            "torch_seconds": round(torch_seconds, 3), "torch_graphs_per_s": round(len(fam) / torch_seconds, 1),
+            "ranking": {"distinct": len(set(hashes)), "seconds": round(rank_seconds, 3),
+                        "graphs_per_s": round(len(fam) / rank_seconds, 1)}}
 
 
 def resnet50_file(ckpt_path: Path, repeats: int) -> dict:

@@ -223,7 +223,10 @@ def _speed(path: Path) -> str:
         f"- Scoring {t['graphs']:,} encoded NB-201 graphs with the numpy runtime prediction uses: {t['seconds']} s, "
         f"**{t['graphs_per_s']:,} graphs/s**"
         + (f" (the torch network on the same graphs: {t['torch_graphs_per_s']:,} graphs/s)." if "torch_graphs_per_s" in t
-           else "."),
+           else ".")
+        + (f" Ranking them as `predict_files` does, each of the {t['ranking']['distinct']:,} distinct networks "
+           f"(graph hashes) predicted once: {t['ranking']['seconds']} s, {t['ranking']['graphs_per_s']:,} graphs/s."
+           if "ranking" in t else ""),
         f"- One ResNet-50 ONNX file ({r['file_mb']} MB): building its graph {r['cg_seconds']} s, graph + "
         f"prediction {r['predict_seconds']} s (**{r['ratio_to_cg']}× the graph alone**); the whole "
         f"`python predict.py resnet50.onnx` command, interpreter start and imports included: "
