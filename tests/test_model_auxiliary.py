@@ -14,6 +14,7 @@ sys.path.insert(0, str(ROOT))
 
 import predict as predict_cli  # noqa: E402
 import train as train_mod  # noqa: E402
+from gennape.data.paths import mirror_root  # noqa: E402
 from gennape.features import store as store_mod  # noqa: E402
 from gennape.features.proxies import ProxyResult  # noqa: E402
 from gennape.features.store import FeatureStore  # noqa: E402
@@ -173,6 +174,7 @@ def _cnn(width: int) -> nn.Module:
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, 10))
 
 
+@pytest.mark.skipif(mirror_root() is None, reason="needs the CIFAR-10 data mirror (../shared/data) for synflow's batch")
 def test_predict_computes_the_checkpoints_features_at_the_models_resolution(tmp_path):
     names = ["flops", "params", "synflow"]
     cgs = [from_module(_cnn(w), torch.randn(1, 3, 32, 32)) for w in (4, 8, 16)]
