@@ -16,7 +16,8 @@ import predict as predict_cli  # noqa: E402
 from gennape.graph import from_module, from_onnx  # noqa: E402
 from gennape.graph.ops import get_op, list_ops  # noqa: E402
 from gennape.inference import DEFAULT_CHECKPOINT, TaskError, checkpoint_tasks, predict_files, predict_graphs  # noqa: E402
-from gennape.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, upgrade  # noqa: E402
+from gennape.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
+from gennape.model.checkpoint import main as ckpt_main  # noqa: E402
 from gennape.model.checkpoint_file import read_checkpoint_file  # noqa: E402
 from gennape.model.runtime import Runtime  # noqa: E402
 from gennape.model.dataset import graph_to_record, record_to_data  # noqa: E402
@@ -105,11 +106,16 @@ def test_checkpoint_refuses_pickled_objects_and_other_files(tmp_path, ckpt_path)
         Runtime.load(future)  # prediction reads the file with the same checks
     with pytest.raises(CheckpointError, match="no such file"):
         load_checkpoint(tmp_path / "missing.ckpt")
+    arrays_cut = {k: v for k, v in arrays.items() if not k.startswith("heads.")}
+    cut = _npz(tmp_path / "cut.ckpt", header, arrays_cut)
+    for load in (load_checkpoint, Runtime.load):  # weights missing: one line naming the file
+        with pytest.raises(CheckpointError, match="cut.ckpt: its weights do not fit"):
+            load(cut)
     old = tmp_path / "old.ckpt"  # format 1: a torch.save of plain data
     torch.save({**header, "format_version": 1, "state_dict": {k: torch.from_numpy(v) for k, v in arrays.items()}}, old)
     with pytest.raises(CheckpointError, match="older torch format.*upgrade"):
         load_checkpoint(old)
-    upgrade(old)
+    assert ckpt_main(["upgrade", str(text), str(old)]) == 1  # notes.ckpt fails, old.ckpt is still upgraded
     assert load_checkpoint(old).meta == {"family": "test"}
 
 

@@ -134,13 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("upgrade", help="rewrite version-1 checkpoints in today's format, in place")
     up.add_argument("paths", nargs="+")
     args = ap.parse_args(argv)
-    for p in args.paths:
+    failed = 0
+    for p in args.paths:  # one bad file is reported and the others are still upgraded
         try:
             print(f"{upgrade(p)}: upgraded")
         except CheckpointError as e:
             print(f"error: {e}", file=sys.stderr)
-            return 1
-    return 0
+            failed += 1
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from gennape.model.checkpoint_file import read_checkpoint_file
+from gennape.model.checkpoint_file import CheckpointError, read_checkpoint_file
 
 BATCH_SIZE = 64  # graphs per pass: the arrays of NB-201-size batches stay in the CPU caches (best of 48-256)
 _LN_EPS = 1e-5  # torch.nn.LayerNorm's default, as GraphEncoder builds its norms
@@ -70,7 +70,7 @@ def _sparse_matmul_into(a: Any, x: np.ndarray, out: np.ndarray) -> None:
 
 class _Workspace:
     """Node-state buffers reused by the batches of one ``predict`` call: a fresh multi-megabyte
-    array per batch and layer costs its page faults every time (a third of the run time)."""
+    array per batch and layer pays its page faults every time."""
 
     def __init__(self) -> None:
         self.buffers: dict[str, np.ndarray] = {}
@@ -101,7 +101,7 @@ class Runtime:
             raise UnsupportedNetwork(f"{source}: the numpy runtime evaluates graphconv layers, "
                                      f"not {model['layer']!r}")
         a = {k: (v.astype(np.float32) if v.dtype.kind == "f" else v) for k, v in arrays.items()}
-        self.header, self.model, self.source = dict(header), model, source
+        self.source = source
         self.aux_features: list[str] = list(header.get("aux_features", []))
         self.aux_scaling: str = str(header.get("aux_scaling", "train"))
         self.meta: dict[str, Any] = dict(header.get("meta", {}))
@@ -136,7 +136,13 @@ class Runtime:
     def load(cls, path: str | os.PathLike) -> Runtime:
         """The runtime of a checkpoint file (errors: ``CheckpointError`` naming the file)."""
         header, arrays = read_checkpoint_file(path)
-        return cls(header, arrays, str(path))
+        try:
+            return cls(header, arrays, str(path))
+        except UnsupportedNetwork:
+            raise
+        except (KeyError, IndexError, ValueError, TypeError) as e:  # a missing or misshapen array
+            raise CheckpointError(path, f"its weights do not fit the network it describes "
+                                        f"({type(e).__name__}: {e})") from None
 
     # --- the network, stage by stage ------------------------------------------------------------
 
