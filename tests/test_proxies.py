@@ -100,7 +100,7 @@ def test_synflow_overflow_is_missing_with_reason() -> None:
 
 def test_exception_is_missing_with_reason() -> None:
     r = run_proxy("nwot", lambda: nn.Sequential(nn.Flatten(), nn.Linear(192, 4)), *tiny_batch())
-    assert r.value is None and "no nn.ReLU" in r.reason
+    assert r.value is None and "no activation module" in r.reason
 
 
 class ConstantOutput(nn.Module):
@@ -258,3 +258,14 @@ def test_a_failing_shared_pass_is_missing_for_every_member() -> None:
 
     out = compute_proxies(broken, tiny_batch(), ["snip", "fisher"])
     assert all(r.value is None and "no Conv/Linear" in r.reason for r in out.values())
+
+
+def test_nwot_reads_smooth_activations_as_relu_does() -> None:
+    """nwot's generalisation: a GELU network gets a value, from the same on/off code as ReLU."""
+    def net(act: type[nn.Module]) -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Flatten(), nn.Linear(192, 32), act(), nn.Linear(32, 4))
+
+    relu = run_proxy("nwot", lambda: net(nn.ReLU), *tiny_batch())
+    gelu = run_proxy("nwot", lambda: net(nn.GELU), *tiny_batch())
+    assert relu.value is not None and gelu.value == relu.value  # same weights, same signs

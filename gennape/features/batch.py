@@ -2,6 +2,12 @@
 
 Images come from ``data_root()/cifar10/cifar10_{train,test}_10000.npz`` (keys ``x``: uint8
 N x 32 x 32 x 3, ``y``: labels). Which images are drawn depends only on ``seed``.
+
+The package ships the images every default feature reads (``cifar10_seed0.npz``: the first 128 of
+seed 0's permutation of each file, with their indices in it; 0.7 MB), so ``predict.py`` computes
+proxies and NNGP offline, with no data mirror: a draw with seed 0 that those cover is read from
+there, and is the same as from the mirror (tests/test_feature_images.py). Made by
+``python -m gennape.features.batch``.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from gennape.data.paths import data_root
 # Channel statistics of the CIFAR-10 training set (as NASLib normalises it).
 CIFAR10_MEAN: tuple[float, float, float] = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD: tuple[float, float, float] = (0.2470, 0.2435, 0.2616)
+SHIPPED = Path(__file__).resolve().parent / "cifar10_seed0.npz"
+SHIPPED_SEED, SHIPPED_N = 0, 128
 SPLIT_FILES: dict[str, str] = {
     "train": "cifar10/cifar10_train_10000.npz",
     "test": "cifar10/cifar10_test_10000.npz",
@@ -89,6 +97,12 @@ def cifar10_images(
         skip: start this far into the permutation, so two calls with the same seed and
             disjoint ``[skip, skip + n)`` ranges never share an image.
     """
+    if split not in SPLIT_FILES:
+        raise ValueError(f"unknown CIFAR-10 split {split!r}; use one of {sorted(SPLIT_FILES)}")
+    if root is None and seed == SHIPPED_SEED and skip >= 0 and 1 <= n and skip + n <= SHIPPED_N and SHIPPED.is_file():
+        with np.load(SHIPPED) as z:
+            x, y = z[f"{split}_x"][skip : skip + n], z[f"{split}_y"][skip : skip + n]
+        return to_tensor(x, image_size), torch.from_numpy(y.astype(np.int64))
     x, y = load_cifar10(split, root)
     if n < 1 or skip < 0 or skip + n > len(x):
         raise ValueError(f"CIFAR-10 {split}: cannot take {n} images after {skip} of {len(x)}")
@@ -108,3 +122,18 @@ def proxy_batch(
         root: data folder.
     """
     return cifar10_images(batch_size, seed=seed, split="train", image_size=image_size, root=root)
+
+
+def write_shipped(path: Path = SHIPPED, root: str | os.PathLike | None = None) -> Path:
+    """Write the shipped subset (see the module docstring) from the data mirror."""
+    arrays = {}
+    for split in SPLIT_FILES:
+        x, y = load_cifar10(split, root)
+        idx = np.random.default_rng(SHIPPED_SEED).permutation(len(x))[:SHIPPED_N]
+        arrays |= {f"{split}_x": x[idx], f"{split}_y": y[idx].astype(np.int64), f"{split}_index": idx}
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+if __name__ == "__main__":
+    print(write_shipped())

@@ -46,15 +46,21 @@ class FeatureInputs:
         batch: the proxy minibatch ``(inputs, targets)``, when a proxy is asked for.
         nngp_data: ``(x_train, y_train, x_val, y_val)``, when an NNGP feature is asked for.
         nngp_draws: random initialisations averaged in the NNGP kernel.
-        fit_to_graph: resize the proxy images to each network's own resolution (families whose
-            networks take different resolutions, such as the zoo).
+        resolution: which side length the images take for each network (:data:`RESOLUTIONS`):
+            ``batch`` as built, ``own`` the network's own resolution, ``prefer`` the batch's where
+            the network runs at it and its own otherwise (the zoo, ONNX files: a network with a
+            global pool runs at 32 px at a fiftieth of its 224 px cost).
+        max_gflops: networks costing more GFLOPs per image at the side length they take get no
+            image-based features (missing, with that reason): a transformer of fixed 224 px
+            input would cost minutes. None: no bound.
     """
 
     seed: int = 0
     batch: tuple[torch.Tensor, torch.Tensor] | None = None
     nngp_data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
     nngp_draws: int = 2
-    fit_to_graph: bool = False
+    resolution: str = "batch"
+    max_gflops: float | None = None
 
 
 @dataclass(frozen=True)
@@ -98,12 +104,50 @@ def register_feature(*names: str, needs: Iterable[str] = (), default: bool = Tru
     return deco
 
 
+RESOLUTIONS = ("batch", "own", "prefer")
+
+
+def runs_at(cg: ComputeGraph, size: int) -> bool:
+    """Whether the network of ``cg`` runs on ``size`` x ``size`` images (one forward of one image;
+    a network that flattens a fixed-size map or has fixed token counts does not)."""
+    if len(cg.input_shape) != 3 or cg.input_shape[0] != 3:
+        return False
+    if tuple(cg.input_shape[1:]) == (size, size):
+        return True
+    try:
+        with torch.no_grad():
+            to_torch(cg).eval()(torch.zeros(1, 3, size, size))
+    except Exception:  # any failure means "not at this size": the network's own is used instead
+        return False
+    return True
+
+
+def side_for(cg: ComputeGraph, batch_side: int, resolution: str) -> tuple[int, int]:
+    """The (h, w) a network's images take under a ``resolution`` mode (:data:`RESOLUTIONS`)."""
+    if resolution not in RESOLUTIONS:
+        raise ValueError(f"unknown resolution mode {resolution!r}; known: {list(RESOLUTIONS)}")
+    own = tuple(cg.input_shape[-2:]) if len(cg.input_shape) == 3 else (batch_side, batch_side)
+    if resolution == "batch" or (resolution == "prefer" and runs_at(cg, batch_side)):
+        return batch_side, batch_side
+    return own  # type: ignore[return-value]
+
+
+def _fit(x: torch.Tensor, size: tuple[int, int], cg: ComputeGraph, inputs: FeatureInputs) -> torch.Tensor:
+    """The images at ``size``, unless the network costs more than ``inputs.max_gflops`` there."""
+    if inputs.max_gflops is not None and len(cg.input_shape) == 3:
+        gflops = cg.flops * size[0] * size[1] / max(1, cg.input_shape[1] * cg.input_shape[2]) / 1e9
+        if gflops > inputs.max_gflops:
+            raise ValueError(f"{gflops:.2f} GFLOPs per image at {size[0]}x{size[1]}, over the bound of "
+                             f"{inputs.max_gflops:g}")
+    if tuple(x.shape[-2:]) == size:
+        return x
+    return torch.nn.functional.interpolate(x, size=size, mode="bilinear", antialias=True)
+
+
 def _proxies(names: tuple[str, ...], cg: ComputeGraph, inputs: FeatureInputs) -> dict[str, ProxyResult]:
     assert inputs.batch is not None, "the proxy batch was not built"
     x, y = inputs.batch
-    size = tuple(cg.input_shape[-2:])
-    if inputs.fit_to_graph and len(cg.input_shape) == 3 and tuple(x.shape[-2:]) != size:
-        x = torch.nn.functional.interpolate(x, size=size, mode="bilinear", antialias=True)
+    x = _fit(x, side_for(cg, int(x.shape[-1]), inputs.resolution), cg, inputs)
     return run_proxies(names, lambda: to_torch(cg, batchnorm=True), x, y, seed=inputs.seed)
 
 
@@ -134,7 +178,7 @@ def needs_of(names: Iterable[str]) -> set[str]:
 
 def make_inputs(names: Iterable[str], seed: int = 0, batch_size: int = 64,
                 nngp_images: int = 128, nngp_draws: int = 2, image_size: int = 32,
-                fit_to_graph: bool = False) -> FeatureInputs:
+                resolution: str = "batch", max_gflops: float | None = None) -> FeatureInputs:
     """The :class:`FeatureInputs` the features ``names`` need (no CIFAR-10 read when none does).
 
     Args:
@@ -144,7 +188,8 @@ def make_inputs(names: Iterable[str], seed: int = 0, batch_size: int = 64,
         nngp_images: NNGP training and held-out images (each).
         nngp_draws: NNGP random initialisations.
         image_size: side length the CIFAR-10 images are resized to (the networks' resolution).
-        fit_to_graph: resize the proxy batch again to each network's resolution.
+        resolution: a :data:`RESOLUTIONS` mode (see :class:`FeatureInputs`).
+        max_gflops: cost bound per image (see :class:`FeatureInputs`).
     """
     from gennape.features.batch import cifar10_images, proxy_batch
 
@@ -154,7 +199,7 @@ def make_inputs(names: Iterable[str], seed: int = 0, batch_size: int = 64,
     if "nngp_data" in needs:
         nngp = (*cifar10_images(nngp_images, seed=seed, split="train", image_size=image_size),
                 *cifar10_images(nngp_images, seed=seed, split="test", image_size=image_size))
-    return FeatureInputs(seed, batch, nngp, nngp_draws, fit_to_graph)
+    return FeatureInputs(seed, batch, nngp, nngp_draws, resolution, max_gflops)
 
 
 def _as_result(value: Value, seconds: float) -> ProxyResult:
@@ -222,6 +267,9 @@ for _name in list_static():  # flops, params: read off the graph (gennape.featur
 def _nngp(cg: ComputeGraph, inputs: FeatureInputs) -> dict[str, float]:
     from gennape.features.nngp import nngp_score
 
+    assert inputs.nngp_data is not None, "the NNGP images were not built"
+    x_tr, y_tr, x_va, y_va = inputs.nngp_data
+    size = side_for(cg, int(x_tr.shape[-1]), inputs.resolution)
     res = nngp_score(lambda: to_torch(cg, batchnorm=True), draws=inputs.nngp_draws, seed=inputs.seed,
-                     data=inputs.nngp_data)
+                     data=(_fit(x_tr, size, cg, inputs), y_tr, _fit(x_va, size, cg, inputs), y_va))
     return {"nngp": res.accuracy, "nngp_loss": res.loss}

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from gennape.features.catalog import default_features, get_feature, make_inputs
+from gennape.features.catalog import RESOLUTIONS, default_features, get_feature, make_inputs
 from gennape.features.executors import Executor, get_executor
 from gennape.features.proxies import ProxyResult
 from gennape.features.store import FeatureStore, default_path
@@ -60,6 +60,12 @@ class ExtractConfig:
         batch_size: images in the proxy minibatch.
         image_size: side length of the proxy and NNGP images (default: the task's resolution; a
             smaller one makes large networks affordable, and is recorded in the store's settings).
+        resolution: ``batch`` (every network at ``image_size``), ``own`` (each at its own
+            resolution) or ``prefer`` (at ``image_size`` where the network runs at it, else its
+            own); default ``prefer`` for the zoo and ONNX folders, ``batch`` for fixed-resolution
+            families. Recorded in the store's settings.
+        max_gflops: networks costing more GFLOPs per image at that side length get no image-based
+            features (missing, with that reason). Recorded in the store's settings when set.
         nngp_images: NNGP training and held-out images (each).
         nngp_draws: NNGP random initialisations.
         store: the SQLite file (default ``data/features/<family>.sqlite``).
@@ -82,6 +88,8 @@ class ExtractConfig:
     seed: int = 0
     batch_size: int = 64
     image_size: int | None = None
+    resolution: str | None = None
+    max_gflops: float | None = None
     nngp_images: int = 128
     nngp_draws: int = 2
     store: str | None = None
@@ -196,14 +204,24 @@ def select_archs(cfg: ExtractConfig) -> tuple[str, list[Arch]]:
     return graph_variant(cfg.family, cfg.task), archs
 
 
-def fits_to_graph(cfg: ExtractConfig) -> bool:
-    """Whether proxy images follow each network's resolution: a family whose task has none fixed
-    (the zoo), unless ``image_size`` is given."""
-    if cfg.image_size is not None or cfg.family is None or cfg.onnx is not None:
-        return False
+def resolution_of(cfg: ExtractConfig) -> str:
+    """The resolution mode (``gennape.features.catalog.RESOLUTIONS``): ``cfg.resolution``, else
+    ``prefer`` for ONNX folders and families whose task fixes none (the zoo), else ``batch``."""
+    if cfg.resolution is not None:
+        if cfg.resolution not in RESOLUTIONS:
+            raise ValueError(f"resolution={cfg.resolution!r}; use one of {list(RESOLUTIONS)}")
+        return cfg.resolution
+    if cfg.onnx is not None or cfg.family is None:
+        return "prefer"
     from gennape.data.loaders import resolve_task
 
-    return resolve_task(cfg.family, cfg.task).input_shape is None
+    return "prefer" if resolve_task(cfg.family, cfg.task).input_shape is None else "batch"
+
+
+def resolution_setting(image_size: int, resolution: str) -> int | str:
+    """How a store's settings name the images' side length."""
+    return {"batch": image_size, "own": "each network's own",
+            "prefer": f"{image_size} where the network runs at it, else its own"}[resolution]
 
 
 def image_size_of(cfg: ExtractConfig) -> int:
@@ -249,7 +267,7 @@ def _tasks(store: FeatureStore, archs: Sequence[Arch], names: Sequence[str], ret
 
 def _start_executor(cfg: ExtractConfig, names: Sequence[str]) -> Executor:
     inputs = make_inputs(names, cfg.seed, cfg.batch_size, cfg.nngp_images, cfg.nngp_draws, image_size_of(cfg),
-                         fits_to_graph(cfg))
+                         resolution_of(cfg), cfg.max_gflops)
     return get_executor(cfg.executor)(workers=cfg.workers, shared=inputs, address=cfg.address,
                                       imports=[*WORKER_IMPORTS, *cfg.imports])
 
@@ -265,8 +283,10 @@ def extract(cfg: ExtractConfig) -> Summary:
     path = Path(cfg.store) if cfg.store else default_path(store_name)
     settings = {"seed": cfg.seed, "batch_size": cfg.batch_size, "nngp_images": cfg.nngp_images,
                 "nngp_draws": cfg.nngp_draws}
-    if image_size_of(cfg) != 32 or fits_to_graph(cfg):  # stores made before images were resized: 32
-        settings["image_size"] = "each network's own" if fits_to_graph(cfg) else image_size_of(cfg)
+    if image_size_of(cfg) != 32 or resolution_of(cfg) != "batch":  # stores made before images were resized: 32
+        settings["image_size"] = resolution_setting(image_size_of(cfg), resolution_of(cfg))
+    if cfg.max_gflops is not None:
+        settings["max_gflops"] = cfg.max_gflops
     seconds: list[float] = []
     with FeatureStore(path) as store, ExitStack() as stack:
         store.check_settings(settings)

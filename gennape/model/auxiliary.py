@@ -10,6 +10,9 @@ A *scaling* (registry below) maps the raw values of a scored set first:
 - ``train``: raw values; the heads standardise them with the training family's statistics. Fine
   within a family, but another family's networks can lie far outside that range (NB-101's are
   about 10x NB-201's FLOPs), where the heads extrapolate.
+- ``log``: ``sign(v) * log(1 + |v|)`` of each value, then (in the heads) the training statistics
+  stored in the checkpoint. A function of each network alone: its score never depends on the
+  other networks of a call, and FLOPs of 1e7 and 1e10 are a few units apart, not a thousandfold.
 - ``set``: each feature's quantile within the set being scored (the training family in training,
   the target family in evaluation, the files given to ``predict.py``). Scale-free and label-free,
   but transductive: a network's input depends on the set it is ranked in (alone it gets 0.5).
@@ -48,6 +51,11 @@ def quantiles(values: np.ndarray) -> np.ndarray:
     _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
     mean_rank = np.cumsum(counts) - (counts - 1) / 2.0
     return (mean_rank[inverse.reshape(-1)] - 0.5) / len(values)
+
+
+@register_scaling("log")
+def _signed_log(values: np.ndarray) -> np.ndarray:
+    return np.sign(values) * np.log1p(np.abs(values))
 
 
 @register_scaling("set")

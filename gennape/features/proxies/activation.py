@@ -14,23 +14,29 @@ from gennape.features.proxies.registry import register_proxy
 from gennape.graph.modules import GlobalAvgPool
 
 _NORM2D = (nn.BatchNorm2d,)
+# Units whose on/off pattern nwot reads: ReLU, and the smooth or piecewise activations that
+# generalise it (a unit is "on" where its input is positive, as for ReLU).
+_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Mish, nn.ELU)
 # Global average pools: torch's, and the one ``gennape.graph.to_torch`` builds.
 _GLOBAL_POOLS = (nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool1d, GlobalAvgPool)
 
 
 @register_proxy("nwot")
 def nwot(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> float:
-    """log|det K|, K = sum over ReLU modules of c c^T + (1-c)(1-c)^T, c the binary code (input > 0)
-    of each image at that ReLU's input: the number of units on which two images agree.
+    """log|det K|, K = sum over activation modules of c c^T + (1-c)(1-c)^T, c the binary code
+    (input > 0) of each image at that activation's input: the number of units on which two images
+    agree.
 
-    Only ``nn.ReLU`` modules count (NASLib skips its own composite "ReLU..." blocks); functional
-    ReLUs are invisible to it.
+    NASLib counts ``nn.ReLU`` modules only; here every activation of ``_ACTIVATIONS`` counts with
+    the same code (GELU, SiLU, Hardswish, ... are "on" where their input is positive), so networks
+    without ReLU get a value, and networks with ReLU alone get NASLib's. Functional activations are
+    invisible to it.
     """
     n = inputs.shape[0]
     kernel = torch.zeros((n, n), dtype=torch.float64)
-    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    relus = [m for m in model.modules() if isinstance(m, _ACTIVATIONS)]
     if not relus:
-        raise ValueError(f"{type(model).__name__} has no nn.ReLU module; nwot is undefined")
+        raise ValueError(f"{type(model).__name__} has no activation module; nwot is undefined")
 
     def hook(_m: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
         nonlocal kernel

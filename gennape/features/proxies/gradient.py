@@ -17,9 +17,18 @@ from gennape.features.proxies.layers import require_weight_layers, sum_over_laye
 from gennape.features.proxies.registry import register_proxy, register_shared_pass
 
 
+def logits(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """The network's output as ``[N, classes]``: a classifier written as a 1x1 conv gives
+    ``[N, C, 1, 1]``, flattened; any other spatial output is averaged over its positions."""
+    out = model(inputs)
+    if out.dim() > 2:
+        out = out.flatten(1) if out[0, 0].numel() == 1 else out.flatten(2).mean(-1)
+    return out
+
+
 def _backward_loss(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> None:
     model.zero_grad(set_to_none=True)
-    loss = F.cross_entropy(model(inputs), targets)
+    loss = F.cross_entropy(logits(model, inputs), targets)
     loss.backward()
 
 
@@ -92,7 +101,7 @@ def grasp(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> floa
     require_weight_layers(model)
     weights = [l.weight for l in layers]
     model.zero_grad(set_to_none=True)
-    loss = F.cross_entropy(model(inputs), targets)
+    loss = F.cross_entropy(logits(model, inputs), targets)
     grads = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True)
     # z = g_fixed . g(W), so dz/dW = H g lands in each weight's .grad.
     z = torch.zeros((), dtype=inputs.dtype)
