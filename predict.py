@@ -102,8 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--task", help="give accuracies on this task's scale (one of --list-tasks)")
     ap.add_argument("--list-tasks", action="store_true", help="the tasks the checkpoint was trained on, and exit")
     ap.add_argument("--no-features", action="store_true",
-                    help="skip the auxiliary features the checkpoint takes (the shipped one: FLOPs and params "
-                         "quantiles among the files given); they count as missing")
+                    help="skip the zero-cost proxies and NNGP the checkpoint takes (computed on 64 shipped "
+                         "CIFAR-10 images, which loads torch); they count as missing, and FLOPs and params "
+                         "are still read off the graph")
     ap.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"),
                     help="input resolution for models exported with a dynamic height and width")
     args = ap.parse_args(argv)

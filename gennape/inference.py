@@ -148,11 +148,20 @@ def load_predictor(checkpoint: str | os.PathLike | Checkpoint | Predictor | None
 
 def encode_graphs(predictor: Predictor, graphs: Sequence[ComputeGraph], features: bool = True) -> list[Encoded]:
     """The predictor's inputs for ComputeGraphs: encodings, with the predictor's auxiliary features
-    computed over all of them (quantiles among the graphs given) unless ``features`` is False
-    (treated as missing, which the heads were trained to handle)."""
+    of each graph (``compute_for_graphs``). Without ``features``, the ones that run the network
+    (proxies, NNGP) are treated as missing, which the heads were trained to handle; FLOPs and
+    params are read off the graph either way. With a set-scaled checkpoint (an old one), features
+    are quantiles among the graphs given; otherwise each graph's are its own."""
+    from gennape.features.static import list_static
+
     encoded = [encode_arrays(cg) for cg in graphs]
-    if predictor.aux_features and features and graphs:
-        values = scale(compute_for_graphs(graphs, predictor.aux_features), predictor.aux_scaling)
+    if predictor.aux_features and graphs:
+        names = list(predictor.aux_features)
+        wanted = names if features else [n for n in names if n in list_static()]
+        values = np.full((len(graphs), len(names)), np.nan)
+        if wanted:
+            values[:, [names.index(n) for n in wanted]] = compute_for_graphs(graphs, wanted)
+        values = scale(values, predictor.aux_scaling)
         for enc, row in zip(encoded, values):
             enc["aux"], enc["aux_mask"] = aux_row(row)
     return encoded

@@ -149,32 +149,29 @@ def stored_coverage(graphs: Sequence[Data], family: str, names: Sequence[str],
     return {n: np.array([h in done[n] for h in hashes], dtype=bool) for n in names}
 
 
-def compute_for_graphs(cgs: Sequence[ComputeGraph], names: Sequence[str], seed: int = 0,
-                       batch_size: int = 64) -> np.ndarray:
+def compute_for_graphs(cgs: Sequence[ComputeGraph], names: Sequence[str]) -> np.ndarray:
     """Features ``names`` of ComputeGraphs, computed now (``[N, F]``, NaN where missing).
 
-    Images are CIFAR-10 training images resized to each graph's input resolution; a graph whose
-    input is not a 3-channel image gets NaN for the features that need images.
+    Settings are :data:`gennape.features.catalog.FILE_SETTINGS` (the zoo's store's): the CIFAR-10
+    images shipped in the package, at 32 px where a network runs at it and its own resolution
+    otherwise, nothing image-based above the cost bound. Graphs with one hash are computed once.
+    FLOPs and params alone need neither torch nor images.
     """
     from gennape.features.static import list_static, static_values
 
     if all(n in list_static() for n in names):  # read off the graphs: no torch, no images
         return static_values(cgs, names)
-    from gennape.features.batch import cifar10_images, proxy_batch
-    from gennape.features.catalog import FeatureInputs, compute_features, needs_of
+    from gennape.features.catalog import FILE_SETTINGS, compute_features, make_inputs
 
-    needs = needs_of(names)
+    inputs = make_inputs(names, **FILE_SETTINGS)
+    done: dict[str, list[float]] = {}
     out = np.full((len(cgs), len(names)), np.nan)
-    inputs_by_size: dict[int, FeatureInputs] = {}
-    for i, cg in enumerate(cgs):
-        shape = cg.input_shape
-        size = int(shape[-1]) if len(shape) == 3 and shape[0] == 3 and shape[1] == shape[2] else 0
-        if size not in inputs_by_size:
-            batch = proxy_batch(batch_size, seed, image_size=size) if size and "batch" in needs else None
-            nngp = None
-            if size and "nngp_data" in needs:
-                nngp = (*cifar10_images(128, seed, "train", size), *cifar10_images(128, seed, "test", size))
-            inputs_by_size[size] = FeatureInputs(seed, batch, nngp)
-        res = compute_features(cg, names, inputs_by_size[size])
-        out[i] = [np.nan if res[n].value is None else res[n].value for n in names]
+    from tqdm import tqdm
+
+    for i, cg in enumerate(tqdm(cgs, desc="features", unit="net", disable=None if len(cgs) > 1 else True,
+                                leave=False)):
+        if cg.hash not in done:
+            res = compute_features(cg, names, inputs)
+            done[cg.hash] = [np.nan if res[n].value is None else res[n].value for n in names]
+        out[i] = done[cg.hash]
     return out

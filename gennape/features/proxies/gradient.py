@@ -18,11 +18,15 @@ from gennape.features.proxies.registry import register_proxy, register_shared_pa
 
 
 def logits(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
-    """The network's output as ``[N, classes]``: a classifier written as a 1x1 conv gives
-    ``[N, C, 1, 1]``, flattened; any other spatial output is averaged over its positions."""
+    """The network's output as ``[N, classes]``: an output with one non-singleton axis (a 1x1-conv
+    classifier's ``[N, C, 1, 1]``, a channels-last ``[N, 1, 1, C]``) is flattened; a spatial map
+    ``[N, C, H, W]`` is averaged over its positions."""
     out = model(inputs)
     if out.dim() > 2:
-        out = out.flatten(1) if out[0, 0].numel() == 1 else out.flatten(2).mean(-1)
+        if sum(s > 1 for s in out.shape[1:]) <= 1:
+            out = out.reshape(out.shape[0], -1)
+        else:
+            out = out.flatten(2).mean(-1)
     return out
 
 
