@@ -26,8 +26,8 @@ import gennape
 from gennape.graph.encoding import FEATURE_NAMES
 from gennape.graph.errors import first_line
 from gennape.graph.ops import list_ops
-from gennape.model.checkpoint_file import (FORMAT, CheckpointError, read_checkpoint_file,
-                                           write_checkpoint_file)
+from gennape.model.checkpoint_file import (FORMAT, FORMAT_VERSION, NOT_OURS, CheckpointError, check_file,
+                                           file_kind, read_checkpoint_file, write_checkpoint_file)
 from gennape.model.predictor import GennapeNet, build_net
 from gennape.model.runtime import Runtime
 
@@ -114,16 +114,30 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
                       str(header.get("gennape_version", "")))
 
 
+class UpToDate(CheckpointError):
+    """:func:`upgrade` of a checkpoint already in today's format."""
+
+
 def upgrade(path: str | os.PathLike) -> Path:
     """Rewrite a version-1 checkpoint (a ``torch.save`` of plain data, read with
-    ``weights_only=True``) in today's format, in place."""
+    ``weights_only=True``) in today's format, in place. Anything else is a CheckpointError of one
+    line: a file in today's format (nothing to do), a file that is no gennape checkpoint."""
     path = Path(path)
+    check_file(path)
+    kind = file_kind(path)
+    if kind == "npz":
+        read_checkpoint_file(path)  # a CheckpointError if it is not a readable gennape checkpoint
+        raise UpToDate(path, f"already in today's format (version {FORMAT_VERSION}); left as it is")
+    if kind != "v1":
+        raise CheckpointError(path, NOT_OURS + (" (a torch file of something else)" if kind == "torch" else ""))
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001
-        raise CheckpointError(path, f"not a version-1 gennape checkpoint ({first_line(e)})") from None
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT or blob.get("format_version") != 1:
-        raise CheckpointError(path, "not a version-1 gennape predictor checkpoint")
+    except Exception:  # noqa: BLE001 - torch's message suggests loading it unsafely: never
+        raise CheckpointError(path, "a version-1 gennape checkpoint torch cannot read as plain data "
+                                    "(damaged, or holding objects other than tensors)") from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT or blob.get("format_version") != 1 \
+            or not isinstance(blob.get("state_dict"), dict):
+        raise CheckpointError(path, NOT_OURS)
     header = {k: v for k, v in blob.items() if k not in ("state_dict", "format", "format_version")}
     return write_checkpoint_file(path, header, {k: v.numpy() for k, v in blob["state_dict"].items()})
 
@@ -138,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     for p in args.paths:  # one bad file is reported and the others are still upgraded
         try:
             print(f"{upgrade(p)}: upgraded")
+        except UpToDate as e:
+            print(e)
         except CheckpointError as e:
             print(f"error: {e}", file=sys.stderr)
             failed += 1
