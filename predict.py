@@ -24,6 +24,7 @@ import argparse
 import csv
 import io
 import json
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -92,13 +93,20 @@ def list_tasks(checkpoint: str) -> int:
     return 0
 
 
+def _terminated(signum: int, frame: object) -> None:
+    """``kill`` (SIGTERM) unwinds like Ctrl-C: a checkpoint being written leaves no temporary file."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("paths", nargs="*", help="ONNX files or folders of them")
     ap.add_argument("--checkpoint", help="predictor checkpoint (default: the one shipped with gennape)")
     ap.add_argument("--format", choices=sorted(FORMATS), default="table")
     ap.add_argument("--labels", metavar="CSV", help="file,accuracy of some of the files: adapt to them first")
-    ap.add_argument("--save-checkpoint", metavar="PATH", help="with --labels: write the adapted checkpoint")
+    ap.add_argument("--save-checkpoint", metavar="PATH",
+                    help="with --labels: write the adapted checkpoint to this file, or to PATH/adapted.ckpt "
+                         "where PATH is a folder (folders are never created)")
     ap.add_argument("--task", help="give accuracies on this task's scale (one of --list-tasks)")
     ap.add_argument("--list-tasks", action="store_true", help="the tasks the checkpoint was trained on, and exit")
     ap.add_argument("--no-features", action="store_true",
@@ -112,10 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--input-size takes two positive integers")
     if args.save_checkpoint and not args.labels:
         ap.error("--save-checkpoint needs --labels")
-    from gennape.inference import DEFAULT_CHECKPOINT, TaskError, predict_files, quiet_libraries
+    from gennape.inference import DEFAULT_CHECKPOINT, SaveError, TaskError, note_level, predict_files, quiet_libraries
     from gennape.model.checkpoint_file import CheckpointError
 
     args.checkpoint = args.checkpoint or str(DEFAULT_CHECKPOINT)
+    if __name__ == "__main__":  # the command, not a caller's process
+        signal.signal(signal.SIGTERM, _terminated)
     quiet_libraries()
     try:
         if args.list_tasks:
@@ -128,11 +138,12 @@ def main(argv: list[str] | None = None) -> int:
         preds = predict_files(args.paths, args.checkpoint, timings, features=not args.no_features,
                               input_size=tuple(args.input_size) if args.input_size else None,
                               labels=args.labels, task=args.task, save_checkpoint=args.save_checkpoint, notes=notes)
-    except (CheckpointError, TaskError) as e:
+    except (CheckpointError, TaskError, SaveError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for n in notes:
-        print(f"warning: {n}", file=sys.stderr)
+        level = note_level(n)
+        print(n if level == "info" else f"{level}: {n}", file=sys.stderr)
     if not preds:
         print("error: no .onnx files found in " + ", ".join(args.paths), file=sys.stderr)
         return 1
@@ -142,11 +153,18 @@ def main(argv: list[str] | None = None) -> int:
         print("predicted accuracy: blank, the model gives a ranking score only; for accuracies give "
               "--labels known.csv (a few of these files' accuracies) or --task NAME (python predict.py "
               "--list-tasks)", file=sys.stdout if args.format == "table" else sys.stderr)
-    failed = len(preds) - len(ok)
-    print(f"{len(ok)} ranked, {failed} failed in {time.perf_counter() - t0:.2f} s "
-          f"(graphs {timings['graphs']:.2f} s, adapting {timings['adapt']:.2f} s, "
+    files_failed = len(preds) - len(ok)
+    # what failed besides files (the labels, the checkpoint's save): counted, so that the exit code
+    # (1 if anything failed) and this line always agree
+    others = list(dict.fromkeys(getattr(n, "what", "") or "run" for n in notes if note_level(n) == "error"))
+    failed = files_failed + len(others)
+    what = ([f"{files_failed} file{'s' * (files_failed != 1)}"] if files_failed and others else []) + \
+        [{"labels": "the labels", "checkpoint": "the checkpoint's save"}.get(w, w) for w in others]
+    detail = f" ({', '.join(what)})" if what else ""
+    print(f"{len(ok)} ranked, {failed} failed{detail} in "
+          f"{time.perf_counter() - t0:.2f} s (graphs {timings['graphs']:.2f} s, adapting {timings['adapt']:.2f} s, "
           f"features and prediction {timings['predict']:.2f} s)", file=sys.stderr)
-    return 1 if failed or any(n.startswith("labels not used") for n in notes) else 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

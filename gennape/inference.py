@@ -66,8 +66,8 @@ class Prediction:
     score: float | None = None
     predicted_accuracy: float | None = None
     rank: int | None = None
-    flops: float | None = None
-    params: float | None = None
+    flops: int | float | None = None
+    params: int | float | None = None
     uncertainty: float | None = None
     labelled: bool = False
     given_accuracy: float | None = None
@@ -77,12 +77,19 @@ class Prediction:
         return asdict(self)
 
 
+# Lightning's notices that say nothing a user of gennape acts on: its advertising tips ("try
+# installing litlogger"), the device banners of every Trainer and the end of a fit at max_epochs.
+_NOTICES = ("💡 Tip", "GPU available:", "TPU available:", "HPU available:", "IPU available:",
+            "`Trainer.fit` stopped: `max_epochs=")
+
+
 class _DropTips(logging.Filter):
-    """Drops Lightning's advertising tips ("try installing litlogger"); keeps its other records."""
+    """Drops Lightning's notices (``_NOTICES``, matched at the start of the message, and anything
+    naming litlogger); keeps its other records."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         msg = str(record.msg)
-        return not (msg.startswith("💡 Tip") or "litlogger" in msg)
+        return not (msg.startswith(_NOTICES) or "litlogger" in msg)
 
 
 _TIPS = _DropTips()
@@ -90,7 +97,8 @@ _TIPS = _DropTips()
 
 def quiet_libraries() -> None:
     """Silence the libraries' notices that are not the user's business, where a prediction or a
-    training run starts (idempotent): Lightning's tips (its ``rank_zero`` loggers) and the
+    training run starts (idempotent): Lightning's tips, device banners ("GPU available: False")
+    and "`Trainer.fit` stopped: `max_epochs=N` reached" (its ``rank_zero`` loggers), and the
     deprecation of ``torch.utils._pytree.LeafSpec`` that Lightning's own pytree code triggers.
     Every other warning, and Lightning's other messages, still show."""
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
@@ -241,6 +249,86 @@ def calibration(predictor: Predictor, task: str | None) -> Callable[[np.ndarray]
     return lambda s: score_to_accuracy(s, quantiles, predictor.labels)
 
 
+class Note(str):
+    """A line of ``predict_files``'s ``notes``, a string; ``level`` is ``"error"`` (something asked
+    for failed: the labels were not used, the checkpoint was not saved; the run has failed),
+    ``"warning"`` or ``"info"`` (what was done, e.g. where the checkpoint was saved). ``what``
+    names the thing that failed (``"labels"``, ``"checkpoint"``)."""
+
+    level: str
+    what: str
+
+    def __new__(cls, text: str, level: str = "warning", what: str = "") -> Note:
+        note = super().__new__(cls, text)
+        note.level, note.what = level, what
+        return note
+
+
+def note_level(note: str) -> str:
+    """A note's level; a plain string is a warning."""
+    return getattr(note, "level", "warning")
+
+
+class SaveError(ValueError):
+    """The adapted checkpoint cannot be written where asked (a missing folder...); found before
+    any work is done."""
+
+
+ADAPTED_NAME = "adapted.ckpt"
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a name too long...: not a folder; writing it fails later with the reason
+        return False
+
+
+def checkpoint_target(path: str | os.PathLike) -> Path:
+    """Where ``save_checkpoint=path`` writes: ``path`` itself, or ``<path>/adapted.ckpt`` where
+    ``path`` is an existing folder. Folders are never created: a missing one is a SaveError naming
+    it. Temporary files that killed writers left in the folder are removed
+    (:func:`gennape.model.checkpoint_file.remove_stale_temps`)."""
+    from gennape.model.checkpoint_file import remove_stale_temps
+
+    given = str(path)
+    target = Path(path)
+    if _is_dir(target):
+        target = target / ADAPTED_NAME
+    elif given.endswith(("/", os.sep)):
+        raise SaveError(f"cannot save the checkpoint to {given}: no such folder (create it first)")
+    folder = target.parent
+    if not _is_dir(folder):
+        why = "not a folder" if folder.exists() else "no such folder (create it first)"
+        raise SaveError(f"cannot save the checkpoint to {target}: {folder}: {why}")
+    if _is_dir(target):
+        raise SaveError(f"cannot save the checkpoint to {target}: it is a folder")
+    remove_stale_temps(folder)
+    return target
+
+
+def _whole(v: float) -> int | float:
+    """A count (FLOPs, params) as an int where it is whole: it prints as 1110845440, not 1110845440.0."""
+    return int(v) if float(v).is_integer() else float(v)
+
+
+def _input_size_notes(graphs: Sequence[ComputeGraph], input_size: tuple[int, int]) -> list[Note]:
+    """One warning naming the files whose input size is fixed and differs from ``input_size``
+    (``--input-size`` applies only to a dynamic height and width)."""
+    want = tuple(int(v) for v in input_size)
+    fixed = []
+    for cg in graphs:
+        shapes = [n.out_shape for n in cg.nodes if n.op == "Input"]
+        if not any(len(s) == 3 and tuple(s[1:]) == want for s in shapes):
+            size = ", ".join("x".join(map(str, s[1:] if len(s) == 3 else s)) for s in shapes) or "?"
+            fixed.append(f"{cg.name} ({size})")
+    if not fixed:
+        return []
+    shown = ", ".join(fixed[:5]) + (f" and {len(fixed) - 5} more" if len(fixed) > 5 else "")
+    return [Note(f"--input-size {want[0]} {want[1]} ignored for {len(fixed)} file(s) whose input size is fixed, "
+                 f"predicted at their own: {shown}")]
+
+
 def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathLike | Checkpoint | None = None,
                   timings: dict[str, float] | None = None, features: bool = True,
                   input_size: tuple[int, int] | None = None, labels: str | os.PathLike | None = None,
@@ -256,16 +344,23 @@ def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathL
         features: compute the checkpoint's auxiliary features (see :func:`predict_graphs`).
         input_size: (H, W) for models exported with a dynamic height and width (models with a
             fixed resolution keep theirs); without it such a model fails with an error saying so.
-        labels: a ``file,accuracy`` CSV (:func:`gennape.adapt.read_labels`): the labelled files
+        labels: a ``file,accuracy`` CSV (:func:`gennape.labels.read_labels`): the labelled files
             adapt a copy of the checkpoint first (:func:`gennape.adapt.adapt`); every file is then
             predicted on the labels' scale. A label of a file that failed is skipped; labels that
             cannot be used (a bad file, fewer than two, all equal) leave the checkpoint as it is,
             with the reason in ``notes``.
         task: put accuracies on this task's scale (a task the checkpoint was trained on).
-        save_checkpoint: write the adapted checkpoint here.
-        notes: if given, filled with one line per thing the user should know (labels skipped...).
+        save_checkpoint: write the adapted checkpoint here: a file, or an existing folder (then
+            ``<folder>/adapted.ckpt``, :func:`checkpoint_target`); a missing folder is a SaveError
+            before any work. A write that fails, or is skipped because the labels cannot be
+            used, is a note; the predictions are made all the same.
+        notes: if given, filled with one line per thing the user should know (:class:`Note`:
+            errors such as labels not used or a checkpoint not saved, warnings, where the
+            checkpoint was saved).
     """
     t = time.perf_counter()
+    if save_checkpoint is not None:
+        save_checkpoint = checkpoint_target(save_checkpoint)
     predictor = load_predictor(checkpoint)
     notes = notes if notes is not None else []
     t_load = time.perf_counter()
@@ -279,25 +374,35 @@ def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathL
             p.error = str(e)
         preds.append(p)
     t_graphs = time.perf_counter()
+    if input_size is not None:
+        notes.extend(_input_size_notes([cg for _, cg in graphs], input_size))
     given: dict[int, float] = {}
+    labels_ok = False
     if labels is not None:
-        from gennape.adapt import LabelError, read_labels
+        from gennape.labels import LabelError, read_labels
 
         try:
             given = read_labels(labels, [p.file for p in preds])
-        except LabelError as e:
-            notes.append(f"labels not used: {e}")
+            labels_ok = True
+        except LabelError as e:  # every problem of the file, one line each
+            notes.extend(Note(f"labels not used: {problem}", "error", "labels") for problem in e.problems)
         for i in sorted(given):
             preds[i].labelled, preds[i].given_accuracy = True, given[i]
             if preds[i].error is not None:
-                notes.append(f"{labels}: the label of {preds[i].file} is skipped: the file failed")
+                notes.append(Note(f"{labels}: the label of {preds[i].file} is skipped: the file failed"))
     encoded = encode_graphs(predictor, [cg for _, cg in graphs], features)
     position = {id(p): k for k, (p, _) in enumerate(graphs)}
     t_adapt = time.perf_counter()
     usable = {position[id(preds[i])]: y for i, y in given.items() if preds[i].error is None}
-    if usable:
-        predictor = _adapted(checkpoint, [encoded[k] for k in sorted(usable)], [usable[k] for k in sorted(usable)],
-                             labels, save_checkpoint, notes) or predictor
+    adapted = None
+    if labels_ok:
+        adapted = _adapted(checkpoint, [encoded[k] for k in sorted(usable)], [usable[k] for k in sorted(usable)],
+                           labels, save_checkpoint, notes)
+    if adapted is not None:
+        predictor = adapted
+    elif save_checkpoint is not None:
+        why = "the labels were not used" if labels is not None else "no labels to adapt to"
+        notes.append(Note(f"checkpoint not saved: {save_checkpoint}: skipped, {why}"))
     to_accuracy = calibration(predictor, task)
     t_predict = time.perf_counter()
     if graphs:
@@ -310,7 +415,7 @@ def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathL
                 continue
             p.score, p.uncertainty = score, unc
             p.predicted_accuracy = float(acc[i]) if acc is not None else None
-            p.flops, p.params = float(cg.flops), float(cg.params)
+            p.flops, p.params = _whole(cg.flops), _whole(cg.params)
     if timings is not None:
         timings.update(load=t_load - t, graphs=t_graphs - t_load, adapt=t_predict - t_adapt,
                        predict=(t_adapt - t_graphs) + (time.perf_counter() - t_predict))
@@ -321,20 +426,30 @@ def _adapted(checkpoint: str | os.PathLike | Checkpoint | Predictor | None, enco
              accuracies: Sequence[float], labels: str | os.PathLike | None,
              save_checkpoint: str | os.PathLike | None, notes: list[str]) -> Predictor | None:
     """The predictor of a copy of the checkpoint adapted to labelled graphs (torch, imported here),
-    written to ``save_checkpoint`` if given; None (with the reason in ``notes``) if the labels
-    cannot be used."""
-    from gennape.adapt import LabelError, adapt, as_data
-    from gennape.model.checkpoint import Checkpoint, load_checkpoint
-    from gennape.model.checkpoint import save_checkpoint as save
+    written to ``save_checkpoint`` if given (a failed write is an error note; the adapted
+    predictor is still returned); None (with the reason in ``notes``) if the labels cannot be
+    used."""
+    from gennape.labels import LabelError, check_labels
 
     if isinstance(checkpoint, Predictor):
         raise TypeError("adapting needs the checkpoint (a path or a loaded Checkpoint), not a predictor")
-    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint or DEFAULT_CHECKPOINT)
     try:
+        check_labels(list(accuracies), str(labels))  # before loading torch
+        from gennape.adapt import adapt, as_data
+        from gennape.model.checkpoint import Checkpoint, load_checkpoint
+        from gennape.model.checkpoint import save_checkpoint as save
+
+        ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint or DEFAULT_CHECKPOINT)
         ckpt = adapt(ckpt, [as_data(e) for e in encoded], accuracies)
     except LabelError as e:
-        notes.append(f"labels not used: {labels}: {e}")
+        notes.extend(Note(f"labels not used: {problem}", "error", "labels") for problem in e.problems)
         return None
     if save_checkpoint is not None:
-        save(save_checkpoint, ckpt.net, ckpt.model, ckpt.aux_features, ckpt.aux_scaling, ckpt.meta)
+        try:
+            save(save_checkpoint, ckpt.net, ckpt.model, ckpt.aux_features, ckpt.aux_scaling, ckpt.meta)
+        except Exception as e:  # noqa: BLE001 - a full disk, no permission...: one line, the ranking still comes
+            why = e.strerror if isinstance(e, OSError) and e.strerror else first_line(e)
+            notes.append(Note(f"checkpoint not saved: {save_checkpoint}: {why}", "error", "checkpoint"))
+        else:
+            notes.append(Note(f"adapted checkpoint saved to {save_checkpoint}", "info"))
     return load_predictor(ckpt)

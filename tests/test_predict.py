@@ -97,7 +97,7 @@ def test_checkpoint_refuses_pickled_objects_and_other_files(tmp_path, ckpt_path)
     with pytest.raises(CheckpointError, match="notes.ckpt"):
         load_checkpoint(text)
     other = _npz(tmp_path / "other.ckpt", {"state_dict": {}}, {})
-    with pytest.raises(CheckpointError, match="not a gennape predictor checkpoint"):
+    with pytest.raises(CheckpointError, match="other.ckpt: not a gennape checkpoint"):
         load_checkpoint(other)
     future = _npz(tmp_path / "future.ckpt", {**header, "format_version": 99}, arrays)
     with pytest.raises(CheckpointError, match="format version 99"):
@@ -229,7 +229,7 @@ def test_labels_adapt_the_checkpoint_and_put_every_file_on_their_scale(ckpt_path
     assert {n for n, p in ok.items() if p.labelled} == {"small.onnx", "deep.onnx", "wide.onnx"}
     assert ok["deep.onnx"].given_accuracy == 72.0 and ok["medium.onnx"].given_accuracy is None
     assert all(50 < p.predicted_accuracy < 85 for p in ok.values())  # the labels' scale
-    assert notes == []
+    assert notes == [f"adapted checkpoint saved to {saved}"]
     adapted = load_checkpoint(saved)
     assert adapted.meta["adapted"]["labels"] == 3 and adapted.net.labels == "raw"
     again = predict_files([onnx_dir], saved)  # the saved copy predicts accuracies on its own
