@@ -17,8 +17,11 @@ from torch_geometric.utils import scatter
 
 from gennape.graph.encoding import FEATURE_NAMES
 from gennape.graph.ops import list_ops
+from gennape.model import pyg_codegen
 from gennape.model.vocab import kind_mean_rows as vocab_rows
 from gennape.registry import Registry
+
+pyg_codegen.install()  # PyG's generated propagate() compiled in memory, not left in the temp folder
 
 LayerFactory = Callable[[int, int], nn.Module]
 
