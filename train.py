@@ -40,6 +40,7 @@ from gennape.model.corpus import expand_keys, family_of, load_task, mark_task, s
 from gennape.model.dataset import Family
 from gennape.model.pipeline import FinetuneConfig, PretrainConfig, RegressConfig, fit, predict
 from gennape.model.predictor import GennapeNet, build_net
+from gennape.runlog import log_output
 
 
 
@@ -461,6 +462,7 @@ def _plots(nets: dict[str, GennapeNet], main: str, families: list[Family], tests
 def main(cfg: DictConfig) -> float:
     """Hydra entry; returns the main model's mean zero-shot SRCC (a sweep objective)."""
     quiet_libraries()  # Lightning's tips and its pytree deprecation; real warnings still show
+    log_output()  # what the run prints, and Lightning's records, into Hydra's train.log too
     res = lofo(cfg) if cfg.get("protocol") == "lofo" else train(cfg)
     zs = [r["srcc"] for r in res["rows"] if r["setting"] == "zero-shot" and r["method"] == cfg.model.name]
     return float(np.mean(zs)) if zs else float("nan")
