@@ -34,6 +34,7 @@ from gennape.evaluate import (aggregate_seeds, fine_tuned, markdown_tables, save
                               uncertainty_check, zero_shot)
 from gennape.finetune_cache import FinetuneCache
 from gennape.inference import quiet_libraries
+from gennape.features.store import default_path as default_store
 from gennape.model.auxiliary import GRAPH_FEATURES, attach_features, stored_coverage
 from gennape.model.checkpoint import Checkpoint, build_kwargs, load_checkpoint, save_checkpoint
 from gennape.model.corpus import expand_keys, family_of, load_task, mark_task, sample_weights, task_weights
@@ -284,12 +285,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     # them (for every architecture, or for part: then on that part), only to be reported alone.
     extra = [n for n in cfg.eval.get("feature_baselines") or [] if n not in features]
     attached = features + extra  # the nets read their columns by position among the first ones
-    # A column a family's store lacks is simply missing; a family without a store fails only when a
-    # model reads a stored feature (FLOPs and params come from the graphs).
+    # A column a family's store lacks is simply missing, and so is every stored column of a family
+    # without a store (TransNAS scene networks, whose classifier differs): one line names them.
     needs_store = any(n not in GRAPH_FEATURES for n in features)
+    storeless = []
     for fam in (*sources, *targets):
         if features or extra:
-            attach_features(fam.graphs, fam.variant, features + extra, scaling, require_store=needs_store)
+            attach_features(fam.graphs, fam.variant, features + extra, scaling, require_store=False)
+            if needs_store and not default_store(fam.variant).is_file():
+                storeless.append(fam.key)
+    if storeless:
+        print(f"no feature table for {', '.join(storeless)}: their proxies and NNGP count as missing")
     stored_of = {fam.key: stored_baselines(fam, extra) for fam in targets}
     references = {name: _reference(ckpt, attached) for name, ckpt in ref_ckpts.items()}
     own = [features.index(n) for n in configs[cfg.model.name]["aux_features"]]

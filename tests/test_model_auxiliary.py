@@ -14,7 +14,6 @@ sys.path.insert(0, str(ROOT))
 
 import predict as predict_cli  # noqa: E402
 import train as train_mod  # noqa: E402
-from gennape.data.paths import mirror_root  # noqa: E402
 from gennape.features import store as store_mod  # noqa: E402
 from gennape.features.proxies import ProxyResult  # noqa: E402
 from gennape.features.store import FeatureStore  # noqa: E402
@@ -78,8 +77,8 @@ def test_train_with_features_writes_a_checkpoint_that_takes_them(tmp_path, monke
                                 "eval.plots=false", "data.featured_only=true", "eval.kgnn_baseline=false"))
     n = only["info"]["train_size"] + only["info"]["val_size"] + only["info"]["test_size"]
     assert n == 90 - len(range(0, 90, 7))  # every 7th has no 'good' value
-    ckpt = load_checkpoint(tmp_path / "run2" / "model.ckpt")  # the default scaling: quantiles in the set
-    assert ckpt.aux_scaling == "set" and float(ckpt.net.heads.aux_std[1]) == pytest.approx(12 ** -0.5, abs=0.05)
+    ckpt = load_checkpoint(tmp_path / "run2" / "model.ckpt")  # the default scaling: signed log, per network
+    assert ckpt.aux_scaling == "log" and float(ckpt.net.heads.aux_std[1]) > 0
     assert train_mod.aux_features({"a": {"aux_features": ["x"], "aux_scaling": "train"},
                                    "b": {"aux_features": ["y", "x"], "aux_scaling": "train"},
                                    "c": {"aux_features": [], "aux_scaling": "set"}}) == (["x", "y"], "train")
@@ -146,6 +145,14 @@ def test_models_of_one_run_take_their_own_feature_subsets(tmp_path, monkeypatch)
     assert aux.tolist() == [[5.0, 3.0]] and mask.tolist() == [[0.0, 1.0]]
 
 
+def test_log_scaling_is_a_function_of_each_network_alone():
+    values = np.array([[1e9, -5.0], [1e6, np.nan], [0.0, 5.0]])
+    out = scale(values, "log")
+    assert out[0].tolist() == pytest.approx([np.log1p(1e9), -np.log1p(5.0)]) and np.isnan(out[1, 1])
+    assert np.allclose(scale(values[:1], "log"), out[:1])  # alone or in a set: the same row
+    assert out[2, 0] == 0.0
+
+
 def test_set_scaling_is_each_features_quantile_within_the_scored_set():
     values = np.array([[1e9, 5.0], [1e6, np.nan], [1e7, 5.0], [1e8, 1.0]])
     q = scale(values, "set")
@@ -155,7 +162,7 @@ def test_set_scaling_is_each_features_quantile_within_the_scored_set():
     assert np.allclose(scale(values * 1e3, "set"), q, equal_nan=True)
     assert np.allclose(scale(values, "train"), values, equal_nan=True)
     assert scale(values[:1], "set")[0].tolist() == [0.5, 0.5]  # a set of one sits in the middle
-    with pytest.raises(KeyError, match="registered: train, set"):
+    with pytest.raises(KeyError, match="registered: train, log, set"):
         scale(values, "zscore")
 
 
@@ -174,8 +181,7 @@ def _cnn(width: int) -> nn.Module:
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, 10))
 
 
-@pytest.mark.skipif(mirror_root() is None, reason="needs the CIFAR-10 data mirror (../shared/data) for synflow's batch")
-def test_predict_computes_the_checkpoints_features_at_the_models_resolution(tmp_path):
+def test_predict_computes_the_checkpoints_features_from_the_shipped_images(tmp_path):
     names = ["flops", "params", "synflow"]
     cgs = [from_module(_cnn(w), torch.randn(1, 3, 32, 32)) for w in (4, 8, 16)]
     values = compute_for_graphs(cgs, names)
@@ -222,3 +228,21 @@ def test_featured_only_follows_the_main_model_not_the_variants(tmp_path, monkeyp
     assert {"gennape", "with-good", "feature:good"} <= {r["method"] for r in res["rows"]}
     main_first = train_mod.train(_cfg(tmp_path / "run2", *common[1:], "model.aux_features=[good]"))
     assert main_first["info"]["train_size"] + main_first["info"]["val_size"] + main_first["info"]["test_size"] == 90 - 13
+
+
+def test_features_of_a_file_are_cached_by_hash(tmp_path, monkeypatch) -> None:
+    """A network's proxies are computed once: the next call reads them from the user's cache."""
+    import gennape.features.catalog as catalog
+    from gennape.spaces import get_space
+
+    monkeypatch.setenv("GENNAPE_CACHE_DIR", str(tmp_path))
+    cg = get_space("nb201").graph(get_space("nb201").sample(1, seed=3)[0])
+    first = compute_for_graphs([cg], ["flops", "synflow"])
+
+    def fail(*args, **kwargs):
+        raise AssertionError("recomputed a cached feature")
+
+    monkeypatch.setattr(catalog, "compute_features", fail)
+    again = compute_for_graphs([cg, cg], ["flops", "synflow"])
+    assert np.array_equal(again, np.vstack([first, first]))
+    assert list(tmp_path.glob("features-*.sqlite"))

@@ -26,11 +26,11 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any
 
 import torch
 
 from gennape.features.static import get_static, list_static
+from gennape.features.settings import FILE_SETTINGS  # noqa: F401  (re-exported)
 from gennape.features.proxies import ProxyResult, list_proxies, run_proxies, shared_pass_of
 from gennape.graph import ComputeGraph, to_torch
 
@@ -201,14 +201,6 @@ def make_inputs(names: Iterable[str], seed: int = 0, batch_size: int = 64,
         nngp = (*cifar10_images(nngp_images, seed=seed, split="train", image_size=image_size),
                 *cifar10_images(nngp_images, seed=seed, split="test", image_size=image_size))
     return FeatureInputs(seed, batch, nngp, nngp_draws, resolution, max_gflops)
-
-
-# How features of single networks are computed (``predict.py``, ONNX folders, the zoo's store):
-# one batch of 64 shipped CIFAR-10 images (seed 0), 32 px where the network runs at it, else its
-# own resolution, nothing image-based above 1 GFLOP per image. The cell families' stores use the
-# same seed and batch at their task's resolution (data/features/README.md).
-FILE_SETTINGS: dict[str, Any] = {"seed": 0, "batch_size": 64, "image_size": 32, "resolution": "prefer",
-                                 "max_gflops": 1.0, "nngp_images": 128, "nngp_draws": 2}
 
 
 def _as_result(value: Value, seconds: float) -> ProxyResult:

@@ -154,24 +154,30 @@ def compute_for_graphs(cgs: Sequence[ComputeGraph], names: Sequence[str]) -> np.
 
     Settings are :data:`gennape.features.catalog.FILE_SETTINGS` (the zoo's store's): the CIFAR-10
     images shipped in the package, at 32 px where a network runs at it and its own resolution
-    otherwise, nothing image-based above the cost bound. Graphs with one hash are computed once.
+    otherwise, nothing image-based above the cost bound. Graphs with one hash are computed once,
+    and kept in the user's feature cache (``gennape.features.file_cache``) for the next call.
     FLOPs and params alone need neither torch nor images.
     """
     from gennape.features.static import list_static, static_values
 
     if all(n in list_static() for n in names):  # read off the graphs: no torch, no images
         return static_values(cgs, names)
-    from gennape.features.catalog import FILE_SETTINGS, compute_features, make_inputs
+    from gennape.features.file_cache import FileCache, as_rows, cache_path
+    from gennape.features.settings import FILE_SETTINGS
 
-    inputs = make_inputs(names, **FILE_SETTINGS)
-    done: dict[str, list[float]] = {}
-    out = np.full((len(cgs), len(names)), np.nan)
-    from tqdm import tqdm
+    hashes = list(dict.fromkeys(cg.hash for cg in cgs))
+    cache = FileCache(cache_path(FILE_SETTINGS))
+    done = {h: as_rows(v) for h, v in cache.get(hashes, list(names)).items()}
+    todo = [next(cg for cg in cgs if cg.hash == h) for h in hashes if h not in done]
+    if todo:
+        from tqdm import tqdm
 
-    for i, cg in enumerate(tqdm(cgs, desc="features", unit="net", disable=None if len(cgs) > 1 else True,
-                                leave=False)):
-        if cg.hash not in done:
+        from gennape.features.catalog import compute_features, make_inputs
+
+        inputs = make_inputs(names, **FILE_SETTINGS)
+        for cg in tqdm(todo, desc="features", unit="net", disable=None if len(todo) > 1 else True, leave=False):
             res = compute_features(cg, names, inputs)
-            done[cg.hash] = [np.nan if res[n].value is None else res[n].value for n in names]
-        out[i] = done[cg.hash]
-    return out
+            cache.put(cg.hash, {n: (res[n].value, res[n].reason) for n in names})
+            done[cg.hash] = as_rows(res[n].value for n in names)
+    cache.close()
+    return np.array([done[cg.hash] for cg in cgs], dtype=np.float64).reshape(len(cgs), len(names))
