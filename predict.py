@@ -6,6 +6,7 @@
     python predict.py models/ --task nb201/cifar100       # accuracies on a task the model knows
     python predict.py --list-tasks
     python predict.py dynamic_hw.onnx --input-size 224 224
+    python predict.py models/ --plot ranking.png          # score against FLOPs, the Pareto front marked
 
 Folders are searched for ``*.onnx``. Files that fail are reported with the reason and never stop
 the others; the exit code is 1 if any failed. ``score``: higher = predicted better, comparable
@@ -98,6 +99,20 @@ def _terminated(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+def _plot(preds: list[Prediction], path: str) -> bool:
+    """``--plot``: draw the ranking to ``path`` (matplotlib, imported here); a failure is one line
+    naming the path. True if it was written."""
+    from gennape.ranking_plot import PlotError, plot_ranking
+
+    try:
+        target = plot_ranking(preds, path)
+    except PlotError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return False
+    print(f"plot saved to {target}", file=sys.stderr)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("paths", nargs="*", help="ONNX files or folders of them")
@@ -115,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
                          "are still read off the graph")
     ap.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"),
                     help="input resolution for models exported with a dynamic height and width")
+    ap.add_argument("--plot", metavar="PNG",
+                    help="also draw the score (or predicted accuracy) against FLOPs to this file, the files "
+                         "no other beats on both marked and named (the format follows the suffix)")
     args = ap.parse_args(argv)
     if args.input_size is not None and min(args.input_size) < 1:
         ap.error("--input-size takes two positive integers")
@@ -153,13 +171,15 @@ def main(argv: list[str] | None = None) -> int:
         print("predicted accuracy: blank, the model gives a ranking score only; for accuracies give "
               "--labels known.csv (a few of these files' accuracies) or --task NAME (python predict.py "
               "--list-tasks)", file=sys.stdout if args.format == "table" else sys.stderr)
+    plot_failed = args.plot is not None and not _plot(preds, args.plot)
     files_failed = len(preds) - len(ok)
     # what failed besides files (the labels, the checkpoint's save): counted, so that the exit code
     # (1 if anything failed) and this line always agree
     others = list(dict.fromkeys(getattr(n, "what", "") or "run" for n in notes if note_level(n) == "error"))
+    others += ["plot"] * plot_failed
     failed = files_failed + len(others)
     what = ([f"{files_failed} file{'s' * (files_failed != 1)}"] if files_failed and others else []) + \
-        [{"labels": "the labels", "checkpoint": "the checkpoint's save"}.get(w, w) for w in others]
+        [{"labels": "the labels", "checkpoint": "the checkpoint's save", "plot": "the plot"}.get(w, w) for w in others]
     detail = f" ({', '.join(what)})" if what else ""
     print(f"{len(ok)} ranked, {failed} failed{detail} in "
           f"{time.perf_counter() - t0:.2f} s (graphs {timings['graphs']:.2f} s, adapting {timings['adapt']:.2f} s, "
