@@ -25,6 +25,7 @@ import argparse
 import csv
 import io
 import json
+import os
 import signal
 import sys
 import time
@@ -155,7 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         notes: list[str] = []
         preds = predict_files(args.paths, args.checkpoint, timings, features=not args.no_features,
                               input_size=tuple(args.input_size) if args.input_size else None,
-                              labels=args.labels, task=args.task, save_checkpoint=args.save_checkpoint, notes=notes)
+                              labels=args.labels, task=args.task, save_checkpoint=args.save_checkpoint, notes=notes,
+                              # a busy machine makes torch's threads contend: one, unless the user chose
+                              threads=None if "OMP_NUM_THREADS" in os.environ else 1, progress=True)
     except (CheckpointError, TaskError, SaveError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -10,11 +10,14 @@ The labels file is read by ``gennape.labels`` (without torch), whose names are r
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import Callback
 from torch_geometric.data import Data
 
 from gennape.labels import MIN_LABELS, LabelError, check_labels, read_labels  # noqa: F401 - re-exported
@@ -36,12 +39,41 @@ def as_data(encoded: Mapping[str, np.ndarray]) -> Data:
                 flops=t["flops"].reshape(1).float(), params=t["params"].reshape(1).float(), **extra)
 
 
+class EpochBar(Callback):
+    """A tqdm bar over the fine-tuning epochs on stderr (Lightning's own bar, per batch, stays off):
+    shown only where stderr is a terminal, and only once ``delay`` seconds have passed, so a quick
+    adaptation prints nothing. Early stopping closes it before the last epoch."""
+
+    def __init__(self, epochs: int, delay: float = 2.0) -> None:
+        self.epochs, self.delay = epochs, delay
+        self.bar = None
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=self.epochs, desc="adapting to the labels", unit="epoch", file=sys.stderr,
+                        disable=not sys.stderr.isatty(), delay=self.delay, leave=False, dynamic_ncols=True)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def _close(self, *args: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    on_train_end = _close
+    on_exception = _close
+
+
 def adapt_net(net: GennapeNet, graphs: Sequence[Data], accuracies: Sequence[float],
               cfg: FinetuneConfig = DEFAULT_FINETUNE, seed: int = 0,
-              trainer_kwargs: dict | None = None) -> GennapeNet:
+              trainer_kwargs: dict | None = None, progress: bool = False) -> GennapeNet:
     """A copy of ``net`` fine-tuned on ``graphs`` labelled ``accuracies`` (their auxiliary features
     attached as for prediction: over the whole set being ranked); it predicts accuracies on the
-    labels' scale. The graphs themselves are left as they are."""
+    labels' scale. The graphs themselves are left as they are. ``progress``: a bar over the
+    epochs on stderr (:class:`EpochBar`); Lightning's own progress bar is always off."""
     check_labels(list(accuracies), "labels")
     labelled = []
     for d, acc in zip(graphs, accuracies):
@@ -49,15 +81,19 @@ def adapt_net(net: GennapeNet, graphs: Sequence[Data], accuracies: Sequence[floa
         d.y = d.flops.new_tensor([float(acc)]).float()
         labelled.append(d)
     kw = {"accelerator": "cpu", "devices": 1, **(trainer_kwargs or {}), "enable_progress_bar": False}
+    if progress:
+        cap = kw.get("max_epochs")
+        kw["callbacks"] = [*(kw.get("callbacks") or ()), EpochBar(min(cfg.epochs, cap) if cap else cfg.epochs)]
     tuned = fine_tune(net, labelled, replace(cfg, samples=len(labelled)), kw, seed)
     tuned.eval()
     return tuned
 
 
 def adapt(ckpt: Checkpoint, graphs: Sequence[Data], accuracies: Sequence[float],
-          cfg: FinetuneConfig = DEFAULT_FINETUNE, seed: int = 0, trainer_kwargs: dict | None = None) -> Checkpoint:
+          cfg: FinetuneConfig = DEFAULT_FINETUNE, seed: int = 0, trainer_kwargs: dict | None = None,
+          progress: bool = False) -> Checkpoint:
     """:func:`adapt_net` on a checkpoint: the adapted checkpoint (its metadata says so)."""
-    tuned = adapt_net(ckpt.net, graphs, accuracies, cfg, seed, trainer_kwargs)
+    tuned = adapt_net(ckpt.net, graphs, accuracies, cfg, seed, trainer_kwargs, progress)
     meta = {**ckpt.meta, "adapted": {"labels": len(graphs), "from": ckpt.meta.get("family", ""),
                                      "accuracy_range": [float(min(accuracies)), float(max(accuracies))]}}
     return replace(ckpt, net=tuned, meta=meta)

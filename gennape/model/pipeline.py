@@ -125,12 +125,14 @@ def make_trainer(epochs: int, trainer_kwargs: dict[str, Any] | None = None, logg
 
     Args:
         epochs: the stage's epochs; ``trainer_kwargs["max_epochs"]`` (if set) caps them.
-        trainer_kwargs: Trainer arguments from the ``trainer`` config group.
+        trainer_kwargs: Trainer arguments from the ``trainer`` config group; its ``callbacks``
+            (if any) are added to the stage's.
         logger: a Lightning logger or None.
         callbacks: stage callbacks.
         root_dir: where Lightning writes (checkpoints).
     """
     kw = dict(trainer_kwargs or {})
+    callbacks = [*callbacks, *(kw.pop("callbacks", None) or ())]
     cap = kw.pop("max_epochs", None)
     kw.setdefault("enable_model_summary", False)
     kw.setdefault("log_every_n_steps", 10)
