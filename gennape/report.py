@@ -244,9 +244,22 @@ def _adapt_speed(path: Path) -> str:
         "The user's adaptation path (`predict.py --labels`)",
         f"`python benchmarks/adapt_speed.py --checkpoint {d['checkpoint']}`: {d['files']} NB-201 ONNX files, "
         f"{d['labels']} of them labelled with their CIFAR-10 accuracy; scored on the {d['unlabelled']} others. "
-        f"`predict.py --labels` took {d['predict_with_labels_wall_s']} s wall (interpreter, graphs, fine-tuning, "
-        f"prediction), {d['predict_without_labels_wall_s']} s without labels.",
+        + _adapt_timing(d),
         ["method", "SRCC", "Kendall τ", "NDCG@10", "MAE"], rows))
+
+
+def _adapt_timing(d: dict) -> str:
+    """The wall times (and, where measured, peak memory) of the runs of benchmarks/adapt_speed.py."""
+    runs = d.get("with_labels")
+    if not runs:  # a file written before the cold and warm runs were measured
+        return (f"`predict.py --labels` took {d['predict_with_labels_wall_s']} s wall (interpreter, graphs, "
+                f"fine-tuning, prediction), {d['predict_without_labels_wall_s']} s without labels.")
+    cold, warm, zero = runs["cold"], runs["warm"], d["without_labels"]
+    return (f"`predict.py --labels` (interpreter, graphs, features, fine-tuning, prediction) took "
+            f"{cold['wall_s']} s wall and {cold['peak_rss_mb']:.0f} MB peak on its first run (an empty feature "
+            f"cache), {warm['wall_s']} s and {warm['peak_rss_mb']:.0f} MB on the second; without labels "
+            f"{zero['wall_s']} s and {zero['peak_rss_mb']:.0f} MB ({d['cpus']} CPUs, load average "
+            f"{d['load_average_1min']} at the start).")
 
 
 def _cli_speed(path: Path) -> str:
