@@ -138,8 +138,8 @@ def _fit(x: torch.Tensor, size: tuple[int, int], cg: ComputeGraph, inputs: Featu
     if inputs.max_gflops is not None and len(cg.input_shape) == 3:
         gflops = cg.flops * size[0] * size[1] / max(1, cg.input_shape[1] * cg.input_shape[2]) / 1e9
         if gflops > inputs.max_gflops:
-            raise ValueError(f"{gflops:.2f} GFLOPs per image at {size[0]}x{size[1]}, over the bound of "
-                             f"{inputs.max_gflops:g}")
+            raise ValueError(f"over the cost bound: more than {inputs.max_gflops:g} GFLOPs per image at "
+                             f"{size[0]}x{size[1]}")
     if tuple(x.shape[-2:]) == size:
         return x
     return torch.nn.functional.interpolate(x, size=size, mode="bilinear", antialias=True)
