@@ -30,7 +30,7 @@ from gennape.graph.encoding import encode_arrays
 from gennape.graph.errors import GraphError, first_line
 from gennape.graph.ir import ComputeGraph
 from gennape.graph.onnx_frontend import from_onnx
-from gennape.model.auxiliary import aux_row, compute_for_graphs, scale
+from gennape.model.auxiliary import GRAPH_FEATURES, aux_row, compute_for_graphs, scale
 from gennape.model.runtime import Predictor, Runtime, UnsupportedNetwork
 
 if TYPE_CHECKING:
@@ -358,7 +358,7 @@ def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathL
         notes: if given, filled with one line per thing the user should know (:class:`Note`:
             errors such as labels not used or a checkpoint not saved, warnings, where the
             checkpoint was saved).
-        threads: with ``labels``, set torch's intra-op threads to this many before adapting
+        threads: set torch's intra-op threads to this many before computing proxies or adapting
             (``torch.set_num_threads``, left so afterwards); None keeps torch's default. On a busy
             machine one thread fine-tunes several times faster than torch's default of one per core.
         progress: with ``labels``, a progress bar over the fine-tuning epochs on stderr (tqdm;
@@ -396,6 +396,10 @@ def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathL
             preds[i].labelled, preds[i].given_accuracy = True, given[i]
             if preds[i].error is not None:
                 notes.append(Note(f"{labels}: the label of {preds[i].file} is skipped: the file failed"))
+    if threads is not None and features and graphs and not set(predictor.aux_features) <= set(GRAPH_FEATURES):
+        import torch  # the proxies run networks: one thread each, as adapting (see ``threads``)
+
+        torch.set_num_threads(threads)
     encoded = encode_graphs(predictor, [cg for _, cg in graphs], features)
     position = {id(p): k for k, (p, _) in enumerate(graphs)}
     t_adapt = time.perf_counter()
