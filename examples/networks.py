@@ -20,7 +20,7 @@ def conv_bn(c_in: int, c_out: int, stride: int = 1, k: int = 3, groups: int = 1,
     return nn.Sequential(*layers, act()) if act is not None else nn.Sequential(*layers)
 
 
-def mlp(hidden: int = 256) -> nn.Module:
+def mlp(hidden: int = 128) -> nn.Module:
     """A 3-layer perceptron on the flattened image (about 55 % on CIFAR-10)."""
     return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, hidden), nn.ReLU(), nn.Linear(hidden, hidden // 2),
                          nn.ReLU(), nn.Linear(hidden // 2, 10))

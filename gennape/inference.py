@@ -30,7 +30,7 @@ from gennape.graph.encoding import encode_arrays
 from gennape.graph.errors import GraphError, first_line
 from gennape.graph.ir import ComputeGraph
 from gennape.graph.onnx_frontend import from_onnx
-from gennape.model.auxiliary import GRAPH_FEATURES, aux_row, compute_for_graphs, scale
+from gennape.model.auxiliary import aux_row, compute_for_graphs, scale
 from gennape.model.runtime import Predictor, Runtime, UnsupportedNetwork
 
 if TYPE_CHECKING:
@@ -154,12 +154,14 @@ def load_predictor(checkpoint: str | os.PathLike | Checkpoint | Predictor | None
         return NetRuntime(checkpoint)
 
 
-def encode_graphs(predictor: Predictor, graphs: Sequence[ComputeGraph], features: bool = True) -> list[Encoded]:
+def encode_graphs(predictor: Predictor, graphs: Sequence[ComputeGraph], features: bool = True,
+                  threads: int | None = None) -> list[Encoded]:
     """The predictor's inputs for ComputeGraphs: encodings, with the predictor's auxiliary features
     of each graph (``compute_for_graphs``). Without ``features``, the ones that run the network
     (proxies, NNGP) are treated as missing, which the heads were trained to handle; FLOPs and
     params are read off the graph either way. With a set-scaled checkpoint (an old one), features
-    are quantiles among the graphs given; otherwise each graph's are its own."""
+    are quantiles among the graphs given; otherwise each graph's are its own. ``threads``: torch's
+    intra-op threads, set where a feature has to be computed (not read from the cache)."""
     from gennape.features.static import list_static
 
     encoded = [encode_arrays(cg) for cg in graphs]
@@ -168,7 +170,7 @@ def encode_graphs(predictor: Predictor, graphs: Sequence[ComputeGraph], features
         wanted = names if features else [n for n in names if n in list_static()]
         values = np.full((len(graphs), len(names)), np.nan)
         if wanted:
-            values[:, [names.index(n) for n in wanted]] = compute_for_graphs(graphs, wanted)
+            values[:, [names.index(n) for n in wanted]] = compute_for_graphs(graphs, wanted, threads)
         values = scale(values, predictor.aux_scaling)
         for enc, row in zip(encoded, values):
             enc["aux"], enc["aux_mask"] = aux_row(row)
@@ -396,11 +398,7 @@ def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathL
             preds[i].labelled, preds[i].given_accuracy = True, given[i]
             if preds[i].error is not None:
                 notes.append(Note(f"{labels}: the label of {preds[i].file} is skipped: the file failed"))
-    if threads is not None and features and graphs and not set(predictor.aux_features) <= set(GRAPH_FEATURES):
-        import torch  # the proxies run networks: one thread each, as adapting (see ``threads``)
-
-        torch.set_num_threads(threads)
-    encoded = encode_graphs(predictor, [cg for _, cg in graphs], features)
+    encoded = encode_graphs(predictor, [cg for _, cg in graphs], features, threads)
     position = {id(p): k for k, (p, _) in enumerate(graphs)}
     t_adapt = time.perf_counter()
     usable = {position[id(preds[i])]: y for i, y in given.items() if preds[i].error is None}

@@ -87,3 +87,11 @@ def test_the_cli_prints_one_score_per_file(files: dict[str, Path]) -> None:
         return f"{float(row.split(',')[1]):.6f}"
 
     assert score_of([str(files["mlp"])]) == score_of([str(files["mlp"]), str(files["cnn6_w64"])])
+
+
+def test_the_shipped_examples_rank_the_known_best_above_the_known_worst() -> None:
+    """``python predict.py examples/cifar10``, the README's first command: ResNet-20 above the MLP."""
+    preds = {Path(p.file).stem: p for p in predict_files([ROOT / "examples" / "cifar10"])}
+    assert set(preds) == {"mlp", "plain_cnn", "resnet20", "mobilenet_v2_small"}
+    assert all(p.error is None for p in preds.values())
+    assert preds["resnet20"].rank < preds["plain_cnn"].rank < preds["mlp"].rank

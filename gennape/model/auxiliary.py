@@ -149,14 +149,15 @@ def stored_coverage(graphs: Sequence[Data], family: str, names: Sequence[str],
     return {n: np.array([h in done[n] for h in hashes], dtype=bool) for n in names}
 
 
-def compute_for_graphs(cgs: Sequence[ComputeGraph], names: Sequence[str]) -> np.ndarray:
+def compute_for_graphs(cgs: Sequence[ComputeGraph], names: Sequence[str], threads: int | None = None) -> np.ndarray:
     """Features ``names`` of ComputeGraphs, computed now (``[N, F]``, NaN where missing).
 
     Settings are :data:`gennape.features.catalog.FILE_SETTINGS` (the zoo's store's): the CIFAR-10
     images shipped in the package, at 32 px where a network runs at it and its own resolution
     otherwise, nothing image-based above the cost bound. Graphs with one hash are computed once,
     and kept in the user's feature cache (``gennape.features.file_cache``) for the next call.
-    FLOPs and params alone need neither torch nor images.
+    FLOPs and params alone need neither torch nor images. ``threads``: torch's intra-op threads
+    while computing (None: torch's default).
     """
     from gennape.features.static import list_static, static_values
 
@@ -174,6 +175,10 @@ def compute_for_graphs(cgs: Sequence[ComputeGraph], names: Sequence[str]) -> np.
 
         from gennape.features.catalog import compute_features, make_inputs
 
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
         inputs = make_inputs(names, **FILE_SETTINGS)
         for cg in tqdm(todo, desc="features", unit="net", disable=None if len(todo) > 1 else True, leave=False):
             res = compute_features(cg, names, inputs)
