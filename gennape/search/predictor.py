@@ -116,28 +116,32 @@ class Surrogate:
         self.std = np.ones(len(phi))
 
     def fit(self, rows: np.ndarray, y: np.ndarray) -> None:
+        from scipy.linalg import cho_factor, cho_solve, solve_triangular
+
         x, t = self.phi[rows], rank_gauss(y)
         n, d = x.shape
+        xtx, xtt, tt = x.T @ x, x.T @ t, float(t @ t)
         best = None
         for tau in self.PRIOR_GRID:
             prior = np.full(d, tau)
             prior[: self.free] = 10.0
             for noise in self.NOISE_GRID:
-                # evidence: t ~ N(0, X diag(prior) X^T + noise I)
-                c = (x * prior) @ x.T + noise * np.eye(n)
+                # log evidence of t ~ N(0, X diag(prior) X^T + noise I), through the D x D
+                # posterior precision A (Woodbury): cheap whatever the number of labels
+                a_mat = xtx / noise + np.diag(1.0 / prior)
                 try:
-                    l = np.linalg.cholesky(c)
+                    c = cho_factor(a_mat, lower=True)
                 except np.linalg.LinAlgError:
                     continue
-                a = np.linalg.solve(l, t)
-                ll = -0.5 * a @ a - np.log(np.diag(l)).sum()
+                b = xtt / noise
+                fit = tt / noise - b @ cho_solve(c, b)
+                logdet = 2 * np.log(np.diag(c[0])).sum() + np.log(prior).sum() + n * np.log(noise)
+                ll = -0.5 * (fit + logdet)
                 if best is None or ll > best[0]:
-                    best = (ll, prior, noise)
-        _, prior, noise = best
-        a_mat = x.T @ x / noise + np.diag(1.0 / prior)
-        l = np.linalg.cholesky(a_mat)
-        w = np.linalg.solve(a_mat, x.T @ t / noise)
+                    best = (ll, c, b, noise)
+        _, c, b, noise = best
+        w = cho_solve(c, b)
         self.mean = self.phi @ w
-        v = np.linalg.solve(l, self.phi.T)  # [D, N]
-        self.std = np.sqrt(np.maximum((v * v).sum(0), 0.0))
+        v = solve_triangular(c[0], self.phi.T, lower=True, check_finite=False)  # [D, N]
+        self.std = np.sqrt(np.maximum(np.einsum("ij,ij->j", v, v), 0.0))
         self.noise = noise
