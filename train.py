@@ -36,6 +36,7 @@ from gennape.finetune_cache import FinetuneCache
 from gennape.inference import quiet_libraries
 from gennape.features.store import default_path as default_store
 from gennape.model.auxiliary import GRAPH_FEATURES, attach_features, stored_coverage
+from gennape.model.feature_select import select as select_features
 from gennape.model.checkpoint import Checkpoint, build_kwargs, load_checkpoint, save_checkpoint
 from gennape.model.corpus import expand_keys, family_of, load_task, mark_task, sample_weights, task_weights
 from gennape.model.dataset import Family
@@ -298,6 +299,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         print(f"no feature table for {', '.join(storeless)}: their proxies and NNGP count as missing")
     stored_of = {fam.key: stored_baselines(fam, extra) for fam in targets}
     references = {name: _reference(ckpt, attached) for name, ckpt in ref_ckpts.items()}
+    selection: dict[str, Any] = {}
+    for name, mc in configs.items():  # a feature selection made on the training tasks alone
+        if mc.get("aux_select") and mc["aux_features"]:
+            kept, corr = select_features(mc["aux_select"], sources, mc["aux_features"],
+                                         [features.index(n) for n in mc["aux_features"]])
+            dropped = [n for n in mc["aux_features"] if n not in kept]
+            print(f"{name}: features kept by {mc['aux_select']} over the training tasks: {', '.join(kept) or 'none'}"
+                  + (f"; dropped: " + "; ".join(f"{n} (" + ", ".join(f"{t} {v:+.2f}" for t, v in corr[n].items())
+                                                 + ")" for n in dropped) if dropped else ""))
+            mc["aux_features"], mc["aux_dim"] = kept, len(kept)
+            selection[name] = {"method": mc["aux_select"], "kept": kept, "task_srcc": corr}
     own = [features.index(n) for n in configs[cfg.model.name]["aux_features"]]
     parts = [_split(fam, i, d, own) for i, fam in enumerate(sources)]
     train_g = [g for tr, _, _ in parts for g in tr.graphs]
@@ -310,7 +322,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     info: dict[str, Any] = {"graph_load_seconds": time.perf_counter() - t0, "train_size": len(train_g),
                             "val_size": len(val_g), "test_size": sum(len(te) for te in tests),
                             "tasks": {fam.key: len(tr) for fam, (tr, _, _) in zip(sources, parts)},
-                            "code": code_version()}
+                            "code": code_version(), "aux_selection": selection}
     ft = FinetuneConfig(**{**cfg.eval.fine_tune, "samples": 0})
     samples = cfg.eval.fine_tune.samples
     samples = list(samples) if OmegaConf.is_list(samples) or isinstance(samples, list) else [int(samples)]
@@ -333,6 +345,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                                    meta={"family": ", ".join(fam.key for fam in sources),
                                          "target": ", ".join(fam.target for fam in sources), "seed": seed,
                                          "train_size": len(train_g), "labels": d.labels,
+                                         "aux_selection": selection.get(cfg.model.name),
                                          "tasks": {fam.key: label_quantiles(fam) for fam in sources},
                                          "overrides": _overrides()})
             print(f"checkpoint: {ckpt}")
