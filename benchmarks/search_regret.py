@@ -146,6 +146,7 @@ def figure(summary: dict, path: Path, budget: int) -> None:
         ax.set_xlabel("queries (trainings paid for)")
         pool = "" if task.startswith("nb201") else "\n(pool only)"
         ax.set_title(task + pool, fontsize=9)
+        ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("regret (accuracy points, symlog)")
     axes[0][-1].legend(fontsize=8, loc="upper right")

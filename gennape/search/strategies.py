@@ -221,8 +221,9 @@ class PredictorGuided(Strategy):
     the labels bought (``gennape.search.predictor.Surrogate``: Bayesian linear regression on the
     frozen GNN embedding, the zero-shot score, log FLOPs and params; not a fine-tuning of the GNN).
 
-    - The first ``warmup`` queries take the highest zero-shot score plus ``kappa`` times the head
-      spread (both standardised over the table).
+    - The first ``warmup`` queries are drawn at random (the seed's only role) among the top
+      ``warmup_pool`` fraction of the table (at least ``warmup`` architectures) by zero-shot score
+      plus ``kappa`` times the head spread (both standardised over the table).
     - After that every ``refit_every`` queries the surrogate is refitted, and each query takes the
       highest upper confidence bound ``mean + kappa * std`` among the unqueried.
     - Pareto mode: the highest hypervolume improvement, over the front of the labels bought, of
@@ -231,8 +232,8 @@ class PredictorGuided(Strategy):
     """
 
     def __init__(self, table: SearchTable, rng: np.random.Generator, objective: str = "accuracy",
-                 kappa: float = 0.5, warmup: int = 5, refit_every: int = 1, components: int = 16,
-                 **kw: Any) -> None:
+                 kappa: float = 0.5, warmup: int = 5, warmup_pool: float = 0.01, refit_every: int = 1,
+                 components: int = 16, **kw: Any) -> None:
         from gennape.search.predictor import Surrogate, surrogate_features
 
         super().__init__(table, rng, objective, **kw)
@@ -243,6 +244,10 @@ class PredictorGuided(Strategy):
         self.prior = z(table.score) + kappa * (z(table.uncertainty) if table.uncertainty is not None else 0.0)
         # a tiny random tie-break, fixed per seed
         self.jitter = rng.uniform(0, 1e-9, len(table))
+        self.warmup_pool = warmup_pool
+        k = min(len(table), max(warmup, int(np.ceil(warmup_pool * len(table)))))
+        top = np.argsort(-(self.prior + self.jitter), kind="stable")[:k]
+        self.start = list(rng.permutation(top)[:warmup])
         self.surrogate = Surrogate(surrogate_features(table.score, table.embedding, table.flops, table.params,
                                                       components), free=1)
         self.fitted_at = -1
@@ -257,6 +262,10 @@ class PredictorGuided(Strategy):
         return self.surrogate.mean + self.kappa * self.surrogate.std
 
     def propose(self) -> int:
+        while self.start:  # the warm-up draws
+            row = int(self.start.pop(0))
+            if not self.queried[row]:
+                return row
         acq = self._ucb() + self.jitter
         if self.objective == "pareto" and len(self.rows) >= max(self.warmup, 2):
             from gennape.search.predictor import rank_gauss
@@ -269,5 +278,6 @@ class PredictorGuided(Strategy):
         return int(np.argmax(acq))
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "kappa": self.kappa, "warmup": self.warmup, "refit_every": self.refit_every,
+        return {**super().describe(), "kappa": self.kappa, "warmup": self.warmup, "warmup_pool": self.warmup_pool,
+                "refit_every": self.refit_every,
                 "components": self.components, "checkpoint": self.table.checkpoint}
