@@ -69,6 +69,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     }
     if cfg.objective == "pareto":
         summary["hv_ratio"] = dict(zip(map(str, report), res.hv_ratio(report)))
+        summary["hv_ratio_median_ref"] = dict(zip(map(str, report), res.hv_ratio(report, reference="median")))
         summary["front"] = [records[i] for i in range(len(records)) if res.rows[i] in set(res.front().tolist())]
     (out_dir / "best.json").write_text(json.dumps(summary, indent=1))
     return summary
@@ -87,7 +88,8 @@ def main(cfg: DictConfig) -> None:
     print("regret: " + ", ".join(f"{k} q {v:.2f}" for k, v in s["regret"].items()))
     print("queries to the top 0.1 % / 1 %: " + " / ".join(str(v) if v else "not reached" for v in s["queries_to"].values()))
     if "hv_ratio" in s:
-        print("hypervolume ratio: " + ", ".join(f"{k} q {v:.3f}" for k, v in s["hv_ratio"].items()))
+        print("hypervolume ratio (reference: worst accuracy / median accuracy): " + ", ".join(
+            f"{k} q {v:.3f} / {s['hv_ratio_median_ref'][k]:.3f}" for k, v in s["hv_ratio"].items()))
     if s["pool_note"]:
         print(s["pool_note"])
     print(f"run folder: {out_dir}")

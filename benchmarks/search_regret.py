@@ -74,6 +74,7 @@ def _job(args: tuple) -> dict:
            "proxy": res.settings.get("proxy")}
     if objective == "pareto":
         out["hv"] = res.hv_ratio(HV_AT)
+        out["hv_median_ref"] = res.hv_ratio(HV_AT, reference="median")
     return out
 
 
@@ -117,7 +118,9 @@ def summarise(rows: list[dict], budget: int) -> dict:
             par = runs["pareto"]
             if par:
                 hv = np.array([r["hv"] for r in par])
+                hvm = np.array([r["hv_median_ref"] for r in par])
                 s["pareto"] = {"seeds": len(par), "hv_ratio_at": {str(q): _iqr(hv[:, i]) for i, q in enumerate(HV_AT)},
+                               "hv_ratio_median_ref_at": {str(q): _iqr(hvm[:, i]) for i, q in enumerate(HV_AT)},
                                "seconds_per_search": float(np.median([r["seconds"] for r in par]))}
             summary[task][strat] = s
     return summary
@@ -214,7 +217,8 @@ def main(argv: list[str] | None = None) -> dict:
                 t1 = s["queries_to_top_0.1pct"]["median"]
                 t2 = s["queries_to_top_1pct"]["median"]
                 hv = s.get("pareto", {}).get("hv_ratio_at", {})
-                h = " ".join(f"{q}:{v['median']:.3f}" for q, v in hv.items())
+                hvm = s.get("pareto", {}).get("hv_ratio_median_ref_at", {})
+                h = " ".join(f"{q}:{v['median']:.3f}/{hvm[q]['median']:.3f}" for q, v in hv.items())
                 print(f"{task:30s} {strat:15s} regret {r} | top0.1% {t1} top1% {t2} | hv {h} | "
                       f"{s['seconds_per_search']['median']:.2f} s")
     return result

@@ -101,3 +101,38 @@ def test_predictor_beats_random_on_nb201():
     pred = [run_search(t, "predictor", 50, seed=s).regret([50])[0] for s in range(10)]
     rand = [run_search(t, "random", 50, seed=s).regret([50])[0] for s in range(10)]
     assert mannwhitneyu(pred, rand, alternative="less").pvalue < 0.01
+
+
+def test_median_reference_is_stricter(table):
+    res = run_search(table, "random", 30, seed=0)
+    worst, median = res.hv_ratio([30])[0], res.hv_ratio([30], reference="median")[0]
+    assert 0 < median <= worst <= 1
+    full = run_search(table, "random", len(table), seed=0)
+    assert full.hv_ratio([len(table)], reference="median")[0] == pytest.approx(1.0)
+
+
+def test_search_entry_writes_the_run_folder(tmp_path, monkeypatch, table):
+    """search.py's run(): the queried sequence (CSV, JSON) and the best found, on the toy table."""
+    import importlib.util
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("search_entry", root / "search.py")
+    entry = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(entry)
+    monkeypatch.setattr("gennape.search.load_table", lambda *a, **k: table)
+    with initialize_config_dir(version_base="1.3", config_dir=str(root / "conf" / "search")):
+        cfg = compose("config", overrides=["strategy=evolution", "budget=40", "seed=2", "objective=pareto"])
+    summary = entry.run(cfg, tmp_path)
+    import csv
+    import json
+
+    rows = list(csv.DictReader(open(tmp_path / "queries.csv")))
+    assert len(rows) == 40 and len({r["spec"] for r in rows}) == 40
+    saved = json.loads((tmp_path / "queries.json").read_text())
+    assert saved["settings"]["strategy"] == "evolution" and len(saved["queries"]) == 40
+    best = json.loads((tmp_path / "best.json").read_text())
+    assert best["best"]["accuracy"] == max(float(r["accuracy"]) for r in rows) == summary["best"]["accuracy"]
+    assert best["front"] and set(best["hv_ratio"]) == {"10", "25"}
