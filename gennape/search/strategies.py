@@ -177,11 +177,11 @@ class ProxyFilter(Strategy):
     architectures (the whole table if smaller), rank it by the proxy, query from the top.
 
     ``proxy=auto`` takes :func:`best_proxy` (an oracle choice: see there). Pareto mode: the pool
-    is queried layer by layer of its non-dominated sorting on (proxy, FLOPs), cheapest first
-    within a layer."""
+    is cut into ``strata`` FLOPs quantiles, each ranked by the proxy, and queried round-robin
+    (the best of every stratum, then the second best...)."""
 
     def __init__(self, table: SearchTable, rng: np.random.Generator, objective: str = "accuracy",
-                 proxy: str = "auto", pool_size: int = 1000, **kw: Any) -> None:
+                 proxy: str = "auto", pool_size: int = 1000, strata: int = 10, **kw: Any) -> None:
         super().__init__(table, rng, objective, **kw)
         self.proxy = best_proxy(table) if proxy == "auto" else proxy
         if self.proxy not in table.proxies:
@@ -192,8 +192,16 @@ class ProxyFilter(Strategy):
         pool = rng.permutation(n)[: min(pool_size, n)]
         value = table.proxies[self.proxy][pool]
         if objective == "pareto":
-            layers = pareto_layers(value, table.cost[pool])
-            order = np.lexsort((table.cost[pool], layers))
+            # spread along FLOPs: the pool cut into `strata` FLOPs quantiles, each ranked by the
+            # proxy, queried round-robin (cheapest stratum first in each round)
+            cost = table.cost[pool]
+            edges = np.quantile(cost, np.linspace(0, 1, strata + 1)[1:-1])
+            stratum = np.searchsorted(edges, cost, side="right")
+            rank_in = np.empty(len(pool), int)
+            for b in np.unique(stratum):
+                members = np.flatnonzero(stratum == b)
+                rank_in[members[np.argsort(-value[members], kind="stable")]] = np.arange(len(members))
+            order = np.lexsort((stratum, rank_in))
         else:
             order = np.argsort(-value, kind="stable")
         in_pool = np.zeros(n, bool)
@@ -272,7 +280,9 @@ class PredictorGuided(Strategy):
 
             cost = self.table.cost
             y = rank_gauss(np.array(self.labels))
-            ref = (min(y.min(), acq.min()) - 1.0, cost.max() + 1e-9)
+            # only the better half counts: the reference accuracy is the surrogate's median
+            # prediction over the table (a front of cheap, poor networks is worth nothing)
+            ref = (float(np.median(self.surrogate.mean)), cost.max() + 1e-9)
             acq = hv_improvement(acq, cost, y, cost[self.rows], ref) + 1e-6 * acq
         acq = np.where(self.queried, -np.inf, acq)
         return int(np.argmax(acq))
