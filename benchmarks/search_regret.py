@@ -158,6 +158,35 @@ def figure(summary: dict, path: Path, budget: int) -> None:
     plt.close(fig)
 
 
+def _q(v: dict | None) -> str:
+    med, reached = v["median"], v["reached"]
+    return (f"{med:.0f}" if med is not None else "> budget") + f" ({reached:.0%})"
+
+
+def markdown(result: dict) -> str:
+    """The JSON's tables as markdown (docs/search.md pastes them)."""
+    lines = []
+    for task, by in result["results"].items():
+        n = result["space_size"][task]
+        lines += [f"**{task}** ({n} architectures{'' if task.startswith('nb201') else ', the labelled pool: only its architectures are proposed'}; "
+                  f"best {result['space_best'][task]:.2f})", "",
+                  "| strategy | regret @10 | @25 | @50 | @100 | @200 | queries to top 0.1 % (share reached) | to top 1 % | HV ratio @25 / @50 / @100 (worst-acc ref) | (median-acc ref) | s / search |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for strat, s in by.items():
+            if "regret_at" not in s:
+                continue
+            reg = [s["regret_at"].get(str(q)) for q in REGRET_AT]
+            cells = [f"{r['median']:.2f} [{r['q25']:.2f}, {r['q75']:.2f}]" if r else "" for r in reg]
+            hv = s.get("pareto", {})
+            h1 = " / ".join(f"{hv['hv_ratio_at'][str(q)]['median']:.3f}" for q in HV_AT) if hv else ""
+            h2 = " / ".join(f"{hv['hv_ratio_median_ref_at'][str(q)]['median']:.3f}" for q in HV_AT) if hv else ""
+            name = strat + (f" ({s['proxy']})" if s.get("proxy") else "")
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {_q(s['queries_to_top_0.1pct'])} | "
+                         f"{_q(s['queries_to_top_1pct'])} | {h1} | {h2} | {s['seconds_per_search']['median']:.2f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seeds", type=int, default=50)
@@ -170,7 +199,11 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--out", default=str(ROOT / "docs" / "search_regret.json"))
     p.add_argument("--figure", default=str(ROOT / "docs" / "search_regret.png"))
+    p.add_argument("--render", default=None, help="print the tables of this JSON as markdown and stop")
     a = p.parse_args(argv)
+    if a.render:
+        print(markdown(json.loads(Path(a.render).read_text())))
+        return {}
     from gennape.inference import DEFAULT_CHECKPOINT
     from gennape.model.corpus import family_of
     from gennape.search.space import _file_id
