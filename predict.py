@@ -82,9 +82,12 @@ FORMATS: dict[str, Callable[[list[Prediction]], str]] = {"table": as_table, "csv
 
 
 def list_tasks(checkpoint: str) -> int:
-    """Print the tasks the checkpoint can put accuracies on (``--task``)."""
-    from gennape.inference import checkpoint_tasks
+    """Print the tasks the checkpoint can put accuracies on (``--task``), and the features it reads
+    (on stderr, so that the task list stays one task per line)."""
+    from gennape.inference import checkpoint_tasks, load_predictor
 
+    names = load_predictor(checkpoint).aux_features
+    print(f"features the checkpoint reads: {', '.join(names) or 'none (the graph alone)'}", file=sys.stderr)
     tasks = checkpoint_tasks(checkpoint)
     if not tasks:
         print(f"{checkpoint}: no task; it predicts a ranking score only (adapt it with --labels)")
@@ -124,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="with --labels: write the adapted checkpoint to this file, or to PATH/adapted.ckpt "
                          "where PATH is a folder (folders are never created)")
     ap.add_argument("--task", help="give accuracies on this task's scale (one of --list-tasks)")
-    ap.add_argument("--list-tasks", action="store_true", help="the tasks the checkpoint was trained on, and exit")
+    ap.add_argument("--list-tasks", action="store_true",
+                    help="the tasks the checkpoint was trained on (and the features it reads), and exit")
     ap.add_argument("--no-features", action="store_true",
                     help="skip the zero-cost proxies and NNGP the checkpoint takes (computed on 64 shipped "
                          "CIFAR-10 images, which loads torch); they count as missing, and FLOPs and params "

@@ -1,10 +1,13 @@
-"""What ``predict.py --no-features`` costs in ranking quality, on families the model never saw.
+"""What ``predict.py --no-features`` costs in ranking quality on families the model never saw,
+and what each feature contributes.
 
 For every fold of a leave-one-family-out run (``python train.py experiment=lofo``), the fold's
-model (``<run>/<F>/model.ckpt``, trained without family F) scores every task of F twice: with its
-auxiliary features as stored, and with every feature that runs the network (proxies, NNGP) masked
-as missing, as ``--no-features`` does; FLOPs and params are read off the graphs either way. Writes
-the zero-shot SRCC of both, per task and averaged per family, to ``docs/no_features_cost.json``.
+model (``<run>/<F>/model.ckpt``, trained without family F) scores every task of F: with its
+auxiliary features as stored; with every feature that runs the network (proxies, NNGP) masked as
+missing, as ``--no-features`` does (FLOPs and params are read off the graphs either way); and
+with each of its features masked alone (an ablation at prediction time: the same trained model,
+one input taken away). Writes the zero-shot SRCC, per task and averaged per family, to
+``docs/no_features_cost.json``.
 
     python benchmarks/no_features_cost.py docs/runs/lofo_features
 """
@@ -29,9 +32,11 @@ from gennape.model.prediction import predict
 OUT = Path(__file__).resolve().parents[1] / "docs" / "no_features_cost.json"
 
 
-def masked(graphs: list, names: list[str]) -> list:
-    """Copies of ``graphs`` whose features that run the network count as missing."""
-    cols = [j for j, n in enumerate(names) if n not in list_static()]
+def masked(graphs: list, names: list[str], drop: list[str] | None = None) -> list:
+    """Copies of ``graphs`` whose features ``drop`` (default: those that run the network) count
+    as missing."""
+    drop = [n for n in names if n not in list_static()] if drop is None else drop
+    cols = [j for j, n in enumerate(names) if n in drop]
     out = []
     for g in graphs:
         g = copy.copy(g)
@@ -58,11 +63,15 @@ def main() -> None:
             with_f = srcc(y, predict(ckpt.net, fam.graphs))
             without = srcc(y, predict(ckpt.net, masked(fam.graphs, names)))
             tasks[key] = {"with_features": round(with_f, 4), "no_features": round(without, 4), "n": len(y)}
-            print(f"{key}: with {with_f:.3f}, --no-features {without:.3f} ({len(y)} networks)")
+            for n in names:
+                tasks[key][f"without_{n}"] = round(srcc(y, predict(ckpt.net, masked(fam.graphs, names, [n]))), 4)
+            print(f"{key}: with {with_f:.3f}, --no-features {without:.3f} ({len(y)} networks); "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in tasks[key].items() if k.startswith("without_")))
     families: dict[str, dict[str, float]] = {}
     for fam in dict.fromkeys(family_of(k) for k in tasks):
         rows = [v for k, v in tasks.items() if family_of(k) == fam]
-        families[fam] = {m: round(float(np.mean([r[m] for r in rows])), 4) for m in ("with_features", "no_features")}
+        metrics = [m for m in rows[0] if m != "n"]
+        families[fam] = {m: round(float(np.mean([r[m] for r in rows if m in r])), 4) for m in metrics}
     args.out.write_text(json.dumps({"command": f"python benchmarks/no_features_cost.py {args.run}",
                                     "families": families, "tasks": tasks}, indent=2) + "\n")
     print(json.dumps(families, indent=2))
