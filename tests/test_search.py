@@ -136,3 +136,14 @@ def test_search_entry_writes_the_run_folder(tmp_path, monkeypatch, table):
     best = json.loads((tmp_path / "best.json").read_text())
     assert best["best"]["accuracy"] == max(float(r["accuracy"]) for r in rows) == summary["best"]["accuracy"]
     assert best["front"] and set(best["hv_ratio"]) == {"10", "25"}
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_a_pool_is_searched_within_itself(table, name):
+    """On a pool (a subset of a space, as TransNAS's labelled architectures), mutations that leave
+    the pool fall back to pool members: every query is a pool row, once, up to the whole pool."""
+    pool = table.subset(np.random.default_rng(0).choice(len(table), 60, replace=False))
+    assert not pool.exhaustive
+    res = run_search(pool, name, 80, seed=1, population_size=10, sample_size=3) if name == "evolution" \
+        else run_search(pool, name, 80, seed=1)
+    assert sorted(res.rows.tolist()) == list(range(60))
