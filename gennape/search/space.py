@@ -208,11 +208,12 @@ def load_table(key: str, checkpoint: str | os.PathLike | None = None, cache_dir:
     flops = np.array([r["flops"] for r in recs], float)
     params = np.array([r["params"] for r in recs], float)
     proxies = {"flops": flops, "params": params}
-    for col in table.columns:
-        if col.startswith(t.reference or "ref_") and col != t.target and family != "nb201":
+    for col in table.columns:  # the stored reference proxies (NASLib's), where they cover the table
+        name = col[4:]
+        if col.startswith("ref_") and name not in proxies:
             v = table[col].to_numpy(float)
             if np.isfinite(v).all() and np.ptp(v) > 0:
-                proxies[col.split("_", 1)[1] if col.startswith("ref_") else col.split(".", 1)[1]] = v
+                proxies[name] = v
     out = SearchTable(t.name, table["spec"].to_numpy(str), table[t.target].to_numpy(float), flops, params,
                       enc, choices, family == "nb201", proxies)
     if ckpt:
