@@ -1,5 +1,6 @@
 """The numpy runtime computes what the torch network computes, and prediction never imports torch."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -94,14 +95,23 @@ def test_other_gnn_layers_fall_back_to_torch(tmp_path, graphs):
 
 
 def test_predicting_an_onnx_file_imports_neither_torch_nor_pyg(tmp_path):
+    """Without features to compute (``--no-features``, or every feature already in the per-user
+    cache) prediction stays in numpy: no torch, PyG, Lightning, networkx or pandas."""
     path = tmp_path / "net.onnx"
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
                               torch.nn.Flatten(), torch.nn.Linear(8, 10)).eval()
     torch.onnx.export(net, (torch.randn(1, 3, 32, 32),), str(path), dynamo=False, opset_version=17)
-    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); import predict; "
-            f"assert predict.main([{str(path)!r}, '--format', 'json']) == 0; "
-            "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'torch_geometric', 'lightning', "
-            "'networkx', 'pandas'}); print('HEAVY', heavy)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    assert "HEAVY []" in out.stdout
+    env = {**os.environ, "GENNAPE_CACHE_DIR": str(tmp_path / "cache")}
+
+    def heavy(*flags: str) -> str:
+        code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); import predict; "
+                f"assert predict.main([{str(path)!r}, '--format', 'json', *{list(flags)!r}]) == 0; "
+                "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'torch_geometric', 'lightning', "
+                "'networkx', 'pandas'}); print('HEAVY', heavy)")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    assert "HEAVY []" in heavy("--no-features")
+    assert "'torch'" in heavy()  # the proxies run the network once...
+    assert "HEAVY []" in heavy()  # ...and are read from the cache after
