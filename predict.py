@@ -9,8 +9,8 @@
     python predict.py models/ --plot ranking.png          # score against FLOPs, the Pareto front marked
 
 Folders are searched for ``*.onnx``. Files that fail are reported with the reason and never stop
-the others; the exit code is 1 if any failed. ``score``: higher = predicted better, comparable
-within one call. ``predicted_accuracy`` is given only where the model is calibrated: after
+the others; the exit code is 1 if any failed. ``score``: higher = predicted better, a function
+of the file alone (scores of two calls compare). ``predicted_accuracy`` is given only where the model is calibrated: after
 ``--labels`` (a ``file,accuracy`` CSV of some of the files: a copy of the checkpoint is adapted
 to them, and every file is predicted on their scale), or with ``--task`` naming a task the
 checkpoint was trained on; otherwise it is blank. ``uncertainty`` is the spread of the fuzzy heads

@@ -47,7 +47,8 @@ class Prediction:
 
     Args:
         file: the input path.
-        score: the predictor's output; higher = predicted better. Comparable within one call only.
+        score: the predictor's output; higher = predicted better. A function of the file alone (and the
+            checkpoint), so scores of two calls compare.
         predicted_accuracy: the score on a task's accuracy scale, where the checkpoint is
             calibrated for it (:func:`calibration`); None otherwise.
         rank: 1 = highest score among the models that succeeded.
