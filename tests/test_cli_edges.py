@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
 from gennape.graph import from_module
 from gennape.model.checkpoint import load_checkpoint, save_checkpoint
@@ -37,12 +36,7 @@ NETS = {"small": (8, 1), "medium": (16, 2), "wide": (32, 2)}
 UNSAFE_HINTS = ("allow_pickle", "weights_only", "unsafe", "Traceback", "pickle")
 
 
-def _cnn(width: int, depth: int) -> nn.Module:
-    layers, c = [], 3
-    for _ in range(depth):
-        layers += [nn.Conv2d(c, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU()]
-        c = width
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 10))
+from nets import cnn as _cnn  # noqa: E402
 
 
 @pytest.fixture(scope="module")

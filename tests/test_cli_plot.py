@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
 from gennape.inference import Prediction
 from gennape.ranking_plot import PlotError, draw_ranking, non_dominated, plot_ranking
@@ -21,12 +20,7 @@ NETS = {"small": (8, 1), "medium": (16, 2), "wide": (32, 2)}
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def _cnn(width: int, depth: int) -> nn.Module:
-    layers, c = [], 3
-    for _ in range(depth):
-        layers += [nn.Conv2d(c, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU()]
-        c = width
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 10))
+from nets import cnn as _cnn  # noqa: E402
 
 
 @pytest.fixture(scope="module")
