@@ -99,7 +99,10 @@ def _dead_pid() -> int:
 # A process writing a checkpoint that stops half-way (its savez blocks after the first bytes), so
 # that it can be interrupted or killed while it writes. ``named``: without unnamed temp files.
 WRITER = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
+    # Ctrl-C raises KeyboardInterrupt even where the test runner was started in the background
+    # (a shell starts background jobs with SIGINT ignored, and Python then keeps it ignored)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import numpy as np
     from gennape.model import checkpoint_file as cf
     if sys.argv[2] == "named":
