@@ -31,6 +31,19 @@ class Registry(Generic[T]):
         """Decorator form of :meth:`add`."""
         return lambda item: self.add(name, item)
 
+    def register_subclass(self, name: str, base: type) -> Callable[[T], T]:
+        """Class decorator: register a subclass of ``base`` as ``name`` and set its ``name``
+        attribute; anything else is a TypeError."""
+
+        def deco(cls: T) -> T:
+            if not (isinstance(cls, type) and issubclass(cls, base)):
+                raise TypeError(f"registering {self.kind} {name!r} expects a {base.__name__} subclass, got {cls}")
+            self.add(name, cls)
+            cls.name = name  # type: ignore[attr-defined]
+            return cls
+
+        return deco
+
     def get(self, name: str) -> T:
         """The item registered as ``name``; a KeyError lists the registered names."""
         try:

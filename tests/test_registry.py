@@ -14,3 +14,18 @@ def test_registry_adds_gets_lists_and_refuses_a_second_item_under_one_name():
     with pytest.raises(KeyError, match="unknown widget 'c'; registered: a, b"):
         r.get("c")
     assert Registry("x").register("z")(5) == 5 and Registry("x").names() == []
+
+
+def test_register_subclass_names_the_class_and_refuses_others() -> None:
+    class Base:
+        name = ""
+
+    reg: Registry[type] = Registry("thing")
+
+    @reg.register_subclass("a", Base)
+    class A(Base):
+        pass
+
+    assert reg.get("a") is A and A.name == "a"
+    with pytest.raises(TypeError, match="expects a Base subclass"):
+        reg.register_subclass("b", Base)(int)

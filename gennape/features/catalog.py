@@ -30,7 +30,6 @@ from functools import partial
 import torch
 
 from gennape.features.static import get_static, list_static
-from gennape.features.settings import FILE_SETTINGS  # noqa: F401  (re-exported)
 from gennape.features.proxies import ProxyResult, list_proxies, run_proxies, shared_pass_of
 from gennape.graph import ComputeGraph, to_torch
 
@@ -108,19 +107,26 @@ def register_feature(*names: str, needs: Iterable[str] = (), default: bool = Tru
 RESOLUTIONS = ("batch", "own", "prefer")
 
 
+_RUNS_AT: dict[tuple[str, int], bool] = {}  # (graph hash, side) -> answer: one probe per network
+
+
 def runs_at(cg: ComputeGraph, size: int) -> bool:
-    """Whether the network of ``cg`` runs on ``size`` x ``size`` images (one forward of one image;
-    a network that flattens a fixed-size map or has fixed token counts does not)."""
+    """Whether the network of ``cg`` runs on ``size`` x ``size`` images (one forward of two images;
+    a network that flattens a fixed-size map or has fixed token counts does not). Probed once per
+    graph and size, however many of its features ask."""
     if len(cg.input_shape) != 3 or cg.input_shape[0] != 3:
         return False
     if tuple(cg.input_shape[1:]) == (size, size):
         return True
-    try:
-        with torch.no_grad():
-            to_torch(cg).eval()(torch.zeros(2, 3, size, size))  # 2: a reshape that folds the batch fails too
-    except Exception:  # any failure means "not at this size": the network's own is used instead
-        return False
-    return True
+    key = (cg.hash, size)
+    if key not in _RUNS_AT:
+        try:
+            with torch.no_grad():
+                to_torch(cg).eval()(torch.zeros(2, 3, size, size))  # 2: a reshape that folds the batch fails too
+            _RUNS_AT[key] = True
+        except Exception:  # any failure means "not at this size": the network's own is used instead
+            _RUNS_AT[key] = False
+    return _RUNS_AT[key]
 
 
 def side_for(cg: ComputeGraph, batch_side: int, resolution: str) -> tuple[int, int]:

@@ -152,7 +152,7 @@ def stored_coverage(graphs: Sequence[Data], family: str, names: Sequence[str],
 def compute_for_graphs(cgs: Sequence[ComputeGraph], names: Sequence[str], threads: int | None = None) -> np.ndarray:
     """Features ``names`` of ComputeGraphs, computed now (``[N, F]``, NaN where missing).
 
-    Settings are :data:`gennape.features.catalog.FILE_SETTINGS` (the zoo's store's): the CIFAR-10
+    Settings are :data:`gennape.features.settings.FILE_SETTINGS` (the zoo's store's): the CIFAR-10
     images shipped in the package, at 32 px where a network runs at it and its own resolution
     otherwise, nothing image-based above the cost bound. Graphs with one hash are computed once,
     and kept in the user's feature cache (``gennape.features.file_cache``) for the next call.
@@ -166,10 +166,10 @@ def compute_for_graphs(cgs: Sequence[ComputeGraph], names: Sequence[str], thread
     from gennape.features.file_cache import FileCache, as_rows, cache_path
     from gennape.features.settings import FILE_SETTINGS
 
-    hashes = list(dict.fromkeys(cg.hash for cg in cgs))
+    first = {cg.hash: cg for cg in reversed(cgs)}  # each hash's first graph
     cache = FileCache(cache_path(FILE_SETTINGS))
-    done = {h: as_rows(v) for h, v in cache.get(hashes, list(names)).items()}
-    todo = [next(cg for cg in cgs if cg.hash == h) for h in hashes if h not in done]
+    done = {h: as_rows(v) for h, v in cache.get(list(first), list(names)).items()}
+    todo = [cg for h, cg in first.items() if h not in done]
     if todo:
         from tqdm import tqdm
 

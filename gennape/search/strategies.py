@@ -68,15 +68,7 @@ _STRATEGIES: Registry[type[Strategy]] = Registry("search strategy")
 
 def register_strategy(name: str) -> Callable[[type[Strategy]], type[Strategy]]:
     """Class decorator registering a :class:`Strategy` subclass as ``name``."""
-
-    def deco(cls: type[Strategy]) -> type[Strategy]:
-        if not (isinstance(cls, type) and issubclass(cls, Strategy)):
-            raise TypeError(f"register_strategy({name!r}) expects a Strategy subclass, got {cls}")
-        _STRATEGIES.add(name, cls)
-        cls.name = name
-        return cls
-
-    return deco
+    return _STRATEGIES.register_subclass(name, Strategy)
 
 
 def get_strategy(name: str) -> type[Strategy]:

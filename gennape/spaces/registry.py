@@ -161,15 +161,7 @@ def register_space(name: str) -> Callable[[S], S]:
     Args:
         name: the registry key; must be unique.
     """
-
-    def deco(cls: S) -> S:
-        if not (isinstance(cls, type) and issubclass(cls, SearchSpace)):
-            raise TypeError(f"register_space({name!r}) expects a SearchSpace subclass, got {cls}")
-        _SPACES.add(name, cls)
-        cls.name = name
-        return cls
-
-    return deco
+    return _SPACES.register_subclass(name, SearchSpace)
 
 
 def get_space(name: str) -> SearchSpace:
