@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the rest is imported after the arguments are parsed: --help answers at once
-    from gennape.inference import Prediction
+    from gennape.inference.predict import Prediction
 
 COLUMNS = ("rank", "score", "predicted_accuracy", "uncertainty", "flops", "params", "labelled", "given_accuracy",
            "file", "error")
@@ -84,7 +84,7 @@ FORMATS: dict[str, Callable[[list[Prediction]], str]] = {"table": as_table, "csv
 def list_tasks(checkpoint: str) -> int:
     """Print the tasks the checkpoint can put accuracies on (``--task``), and the features it reads
     (on stderr, so that the task list stays one task per line)."""
-    from gennape.inference import checkpoint_tasks, load_predictor
+    from gennape.inference.predict import checkpoint_tasks, load_predictor
 
     names = load_predictor(checkpoint).aux_features
     print(f"features the checkpoint reads: {', '.join(names) or 'none (the graph alone)'}", file=sys.stderr)
@@ -106,7 +106,7 @@ def _terminated(signum: int, frame: object) -> None:
 def _plot(preds: list[Prediction], path: str) -> bool:
     """``--plot``: draw the ranking to ``path`` (matplotlib, imported here); a failure is one line
     naming the path. True if it was written."""
-    from gennape.ranking_plot import PlotError, plot_ranking
+    from gennape.inference.ranking_plot import PlotError, plot_ranking
 
     try:
         target = plot_ranking(preds, path)
@@ -143,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--input-size takes two positive integers")
     if args.save_checkpoint and not args.labels:
         ap.error("--save-checkpoint needs --labels")
-    from gennape.inference import DEFAULT_CHECKPOINT, SaveError, TaskError, note_level, predict_files, quiet_libraries
-    from gennape.model.checkpoint_file import CheckpointError
+    from gennape.inference.predict import DEFAULT_CHECKPOINT, SaveError, TaskError, note_level, predict_files, quiet_libraries
+    from gennape.runtime.checkpoint_file import CheckpointError
 
     args.checkpoint = args.checkpoint or str(DEFAULT_CHECKPOINT)
     if __name__ == "__main__":  # the command, not a caller's process

@@ -30,19 +30,19 @@ from torch_geometric.data import Data
 
 import gennape
 
-from gennape.evaluate import (aggregate_seeds, fine_tuned, markdown_tables, save_results, split_indices,
+from gennape.evaluation.evaluate import (aggregate_seeds, fine_tuned, markdown_tables, save_results, split_indices,
                               uncertainty_check, zero_shot)
-from gennape.finetune_cache import FinetuneCache
-from gennape.inference import quiet_libraries
+from gennape.evaluation.finetune_cache import FinetuneCache
+from gennape.inference.predict import quiet_libraries
 from gennape.features.store import default_path as default_store
-from gennape.model.auxiliary import GRAPH_FEATURES, attach_features, stored_coverage
+from gennape.runtime.auxiliary import GRAPH_FEATURES, attach_features, stored_coverage
 from gennape.model.feature_select import select as select_features
 from gennape.model.checkpoint import Checkpoint, build_kwargs, load_checkpoint, save_checkpoint
 from gennape.model.corpus import expand_keys, family_of, load_task, mark_task, sample_weights, task_weights
 from gennape.model.dataset import Family
 from gennape.model.pipeline import FinetuneConfig, PretrainConfig, RegressConfig, fit, predict
 from gennape.model.predictor import GennapeNet, build_net
-from gennape.runlog import log_output
+from gennape.evaluation.runlog import log_output
 
 
 
@@ -390,8 +390,8 @@ def lofo(cfg: DictConfig) -> dict[str, Any]:
     """Leave-one-family-out (``experiment=lofo``): one ``train`` run per held-out family F of
     ``lofo.families`` in ``<run>/<F>/``, trained on every other task of ``data.train`` and scored on
     F's; a finished fold is read back, an interrupted one resumed. Writes ``lofo.md`` / ``lofo.json``
-    (:mod:`gennape.lofo`) and ``results.md`` / ``results.json`` (every fold's rows)."""
-    from gennape import lofo as lofo_report
+    (:mod:`gennape.evaluation.lofo`) and ``results.md`` / ``results.json`` (every fold's rows)."""
+    from gennape.evaluation import lofo as lofo_report
 
     out_dir = Path(cfg.ckpt_path if cfg.get("ckpt_path") else cfg.output_dir)
     if cfg.get("ckpt_path"):

@@ -43,7 +43,7 @@ def _vgg16():
 def export(models: Path) -> dict[str, Path]:
     import torch
 
-    from gennape.zoo import resnet50
+    from zoo import resnet50
 
     models.mkdir(parents=True, exist_ok=True)
     out = {}

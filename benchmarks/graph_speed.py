@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from gennape.graph import from_module, from_onnx
 from gennape.spaces import get_space
-from gennape.zoo import resnet50
+from zoo import resnet50
 
 
 def _timed(fn, repeats: int) -> tuple[float, float]:
