@@ -34,7 +34,9 @@ from gennape.model.checkpoint import load_checkpoint
 from gennape.model.dataset import load_graphs
 from gennape.model.pipeline import predict
 from gennape.runtime.net import Runtime
-from zoo import resnet50
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from zoo import resnet50  # noqa: E402  (the reference networks of the tests)
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -104,7 +104,7 @@ WRITER = textwrap.dedent("""
     # (a shell starts background jobs with SIGINT ignored, and Python then keeps it ignored)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     import numpy as np
-    from gennape.model import checkpoint_file as cf
+    from gennape.runtime import checkpoint_file as cf
     if sys.argv[2] == "named":
         cf._unnamed_file = lambda folder: None
     header, arrays = cf.read_checkpoint_file(sys.argv[3])

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import predict as predict_cli  # noqa: E402
-import train as train_mod  # noqa: E402
+from gennape.evaluation import experiment as train_mod  # noqa: E402
 from gennape.features import store as store_mod  # noqa: E402
 from gennape.features.proxies import ProxyResult  # noqa: E402
 from gennape.features.store import FeatureStore  # noqa: E402
