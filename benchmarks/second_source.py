@@ -28,9 +28,9 @@ from hydra import compose, initialize_config_dir
 from torch_geometric.data import Data
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # train.py, at the project root
+sys.path.insert(0, str(ROOT))
 
-from train import model_configs  # noqa: E402
+from gennape.evaluation.experiment import model_configs  # noqa: E402
 
 from gennape.data.loaders import TARGETS  # noqa: E402
 from gennape.evaluation.evaluate import split_indices, zero_shot  # noqa: E402
