@@ -41,7 +41,7 @@ import torch
 
 from gennape.features.extract import stratified_subset
 from gennape.graph import from_onnx
-from gennape.inference import DEFAULT_CHECKPOINT
+from gennape.inference.predict import DEFAULT_CHECKPOINT
 from gennape.model.dataset import graph_to_record, record_to_data
 from gennape.model.metrics import score
 from gennape.model.size import size_fit

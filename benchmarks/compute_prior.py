@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from gennape.model.auxiliary import scale
+from gennape.runtime.auxiliary import scale
 from gennape.model.dataset import load_graphs
 from gennape.model.metrics import srcc
 from gennape.model.size import depth, weight_layers

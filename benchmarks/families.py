@@ -34,7 +34,7 @@ from gennape.model.corpus import task_table
 from gennape.model.dataset import encode_specs
 from gennape.model.size import WEIGHT_OPS
 from gennape.model.metrics import srcc
-from gennape.spaces import FAMILY_SPACES, graph_variant
+from gennape.data.families import FAMILY_SPACES, graph_variant
 
 REPO = Path(__file__).resolve().parents[1]
 NB201_SEED_COLUMNS = {"nb201/cifar10": "cifar10", "nb201/cifar100": "cifar100", "nb201/imagenet16": "imagenet"}
@@ -47,7 +47,7 @@ def nb201_seed_noise() -> dict[str, dict[str, float]]:
 
     from gennape.data.derive import load_pickle, nb201_arch_groups
     from gennape.data.loaders import DEFAULT_DATA_DIR
-    from gennape.data.paths import data_root
+    from gennape.core.paths import data_root
     from gennape.data.sources import UPSTREAM
 
     rel = UPSTREAM["nb201_metric_vals"].relpath

@@ -37,8 +37,8 @@ def main() -> None:
 
     from gennape.features.catalog import compute_features, make_inputs
     from gennape.features.settings import FILE_SETTINGS
-    from gennape.inference import DEFAULT_CHECKPOINT, load_graph, load_predictor
-    from gennape.model.auxiliary import compute_for_graphs
+    from gennape.inference.predict import DEFAULT_CHECKPOINT, load_graph, load_predictor
+    from gennape.runtime.auxiliary import compute_for_graphs
     from gennape.spaces import get_space
 
     names = list(load_predictor(DEFAULT_CHECKPOINT).aux_features)

@@ -34,7 +34,7 @@ from gennape.data.loaders import load_family, resolve_task
 from gennape.data.tasks import list_tasks
 from gennape.features.store import FeatureStore, default_path
 from gennape.model.metrics import RANKING_METRICS, score, srcc
-from gennape.spaces import graph_variant
+from gennape.data.families import graph_variant
 
 REPO = Path(__file__).resolve().parents[1]
 

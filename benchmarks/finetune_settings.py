@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
-from gennape.evaluate import fine_tuned
-from gennape.inference import DEFAULT_CHECKPOINT
-from gennape.model.auxiliary import attach_features
+from gennape.evaluation.evaluate import fine_tuned
+from gennape.inference.predict import DEFAULT_CHECKPOINT
+from gennape.runtime.auxiliary import attach_features
 from gennape.model.checkpoint import load_checkpoint
 from gennape.model.dataset import load_graphs
 from gennape.model.pipeline import FinetuneConfig

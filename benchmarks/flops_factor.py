@@ -23,8 +23,8 @@ from scipy.stats import spearmanr
 from torch_geometric.data import Data
 
 from gennape.graph.ops import list_ops
-from gennape.inference import DEFAULT_CHECKPOINT
-from gennape.model.auxiliary import attach_features
+from gennape.inference.predict import DEFAULT_CHECKPOINT
+from gennape.runtime.auxiliary import attach_features
 from gennape.model.checkpoint import load_checkpoint
 from gennape.model.dataset import load_graphs
 from gennape.model.pipeline import loader

@@ -38,7 +38,8 @@ from gennape.data.tasks import get_task, list_tasks
 from gennape.graph import fx_frontend, from_module
 from gennape.model import contrastive
 from gennape.model.contrastive import laplacian_spectrum
-from gennape.spaces import FAMILY_SPACES, get_space, graph_of
+from gennape.data.families import FAMILY_SPACES, graph_of
+from gennape.spaces import get_space
 
 FAMILIES = [f for f, s in FAMILY_SPACES.items() if s != "timm"]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -26,7 +27,9 @@ from tqdm import tqdm
 
 from gennape.graph import from_module, from_onnx
 from gennape.spaces import get_space
-from gennape.zoo import resnet50
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from zoo import resnet50  # noqa: E402  (the reference networks of the tests)
 
 
 def _timed(fn, repeats: int) -> tuple[float, float]:

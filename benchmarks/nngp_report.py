@@ -35,7 +35,8 @@ from gennape.data.loaders import TARGETS, load_family
 from gennape.features.batch import cifar10_images
 from gennape.features.extract import ExtractConfig, extract, select_archs
 from gennape.features.store import FeatureStore, default_path
-from gennape.spaces import FAMILY_SPACES, get_space
+from gennape.data.families import FAMILY_SPACES
+from gennape.spaces import get_space
 
 REPO = Path(__file__).resolve().parents[1]
 FAMILY = "nb201"

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from gennape.features.static import list_static
-from gennape.model.auxiliary import attach_features
+from gennape.runtime.auxiliary import attach_features
 from gennape.model.checkpoint import load_checkpoint
 from gennape.model.corpus import expand_keys, family_of, load_task
 from gennape.model.metrics import srcc

@@ -2,7 +2,7 @@
 
 1. Throughput: graphs per second when scoring all 15,625 NB-201 computation graphs (already
    encoded, from the graph cache; building them is measured in ``graph_speed.py``) with the numpy
-   runtime that prediction uses (``gennape.model.runtime``), and with the torch network beside it;
+   runtime that prediction uses (``gennape.runtime.net``), and with the torch network beside it;
    then ranking them as ``predict_files`` does, where graphs with one hash (NB-201's isomorphic
    cells: 5,746 distinct networks) are predicted once.
 2. One ResNet-50-sized ONNX file: the time ``predict_files`` takes (graph + prediction, checkpoint
@@ -28,13 +28,15 @@ from pathlib import Path
 import torch
 
 from gennape.graph import from_onnx
-from gennape.inference import DEFAULT_CHECKPOINT, predict_encoded, predict_files
-from gennape.model.auxiliary import attach_features
+from gennape.inference.predict import DEFAULT_CHECKPOINT, predict_encoded, predict_files
+from gennape.runtime.auxiliary import attach_features
 from gennape.model.checkpoint import load_checkpoint
 from gennape.model.dataset import load_graphs
 from gennape.model.pipeline import predict
-from gennape.model.runtime import Runtime
-from gennape.zoo import resnet50
+from gennape.runtime.net import Runtime
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from zoo import resnet50  # noqa: E402  (the reference networks of the tests)
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> dict:
     if a.render:
         print(markdown(json.loads(Path(a.render).read_text())))
         return {}
-    from gennape.inference import DEFAULT_CHECKPOINT
+    from gennape.inference.predict import DEFAULT_CHECKPOINT
     from gennape.model.corpus import family_of
     from gennape.search.space import _file_id
 

@@ -28,13 +28,13 @@ from hydra import compose, initialize_config_dir
 from torch_geometric.data import Data
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # train.py, at the project root
+sys.path.insert(0, str(ROOT))
 
-from train import model_configs  # noqa: E402
+from gennape.evaluation.experiment import model_configs  # noqa: E402
 
 from gennape.data.loaders import TARGETS  # noqa: E402
-from gennape.evaluate import split_indices, zero_shot  # noqa: E402
-from gennape.model.auxiliary import attach_features  # noqa: E402
+from gennape.evaluation.evaluate import split_indices, zero_shot  # noqa: E402
+from gennape.runtime.auxiliary import attach_features  # noqa: E402
 from gennape.model.checkpoint import build_kwargs  # noqa: E402
 from gennape.model.dataset import Family, load_graphs  # noqa: E402
 from gennape.model.pipeline import PretrainConfig, RegressConfig, fit  # noqa: E402

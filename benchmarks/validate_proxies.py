@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from gennape.data.paths import data_root
+from gennape.core.paths import data_root
 from gennape.features.batch import proxy_batch
 from gennape.features.proxies import list_proxies, run_proxy
 from gennape.graph import from_module, to_torch

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import gennape.adapt
-import gennape.inference
-from gennape.adapt import EpochBar
-from gennape.labels import LabelError
+import gennape.inference.adapt
+import gennape.inference.predict
+from gennape.inference.adapt import EpochBar
+from gennape.inference.labels import LabelError
 from gennape.model.pipeline import make_trainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -70,7 +70,7 @@ def test_cli_asks_for_one_thread_unless_omp_is_set(monkeypatch, omp, capsys):
         monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     else:
         monkeypatch.setenv("OMP_NUM_THREADS", omp)
-    monkeypatch.setattr(gennape.inference, "predict_files", fake)
+    monkeypatch.setattr(gennape.inference.predict, "predict_files", fake)
     predict.main(["x.onnx", "--no-features"])
     assert seen["threads"] == (1 if omp is None else None)
     assert seen["progress"] is True
@@ -84,12 +84,12 @@ def test_adapting_sets_torch_threads_before_fine_tuning(monkeypatch):
         calls.append(("adapt", progress))
         raise LabelError("stop here")
 
-    monkeypatch.setattr(gennape.adapt, "adapt", fake_adapt)
+    monkeypatch.setattr(gennape.inference.adapt, "adapt", fake_adapt)
     encoded = [{}, {}]  # never read: adapt is faked
-    monkeypatch.setattr(gennape.adapt, "as_data", lambda e: e)
+    monkeypatch.setattr(gennape.inference.adapt, "as_data", lambda e: e)
     notes: list[str] = []
-    assert gennape.inference._adapted(None, encoded, [60.0, 70.0], "known.csv", None, notes, 1, True) is None
+    assert gennape.inference.predict._adapted(None, encoded, [60.0, 70.0], "known.csv", None, notes, 1, True) is None
     assert calls == [("threads", 1), ("adapt", True)]
     calls.clear()
-    gennape.inference._adapted(None, encoded, [60.0, 70.0], "known.csv", None, [], None, False)
+    gennape.inference.predict._adapted(None, encoded, [60.0, 70.0], "known.csv", None, [], None, False)
     assert calls == [("adapt", False)]

@@ -25,7 +25,7 @@ import torch
 
 from gennape.graph import from_module
 from gennape.model.checkpoint import load_checkpoint, save_checkpoint
-from gennape.model.checkpoint_file import read_checkpoint_file
+from gennape.runtime.checkpoint_file import read_checkpoint_file
 from gennape.model.dataset import graph_to_record, record_to_data
 from gennape.model.pipeline import fit_clusters, fit_normalisers
 from gennape.model.predictor import build_net
@@ -104,7 +104,7 @@ WRITER = textwrap.dedent("""
     # (a shell starts background jobs with SIGINT ignored, and Python then keeps it ignored)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     import numpy as np
-    from gennape.model import checkpoint_file as cf
+    from gennape.runtime import checkpoint_file as cf
     if sys.argv[2] == "named":
         cf._unnamed_file = lambda folder: None
     header, arrays = cf.read_checkpoint_file(sys.argv[3])
@@ -189,7 +189,7 @@ def test_a_write_interrupted_or_killed_leaves_no_temp_file(work, tmp_path, mode)
         assert during == [] and not list(tmp_path.iterdir())
     else:
         assert len(during) == 1 and [q.name for q in tmp_path.iterdir()] == during
-        from gennape.model.checkpoint_file import remove_stale_temps
+        from gennape.runtime.checkpoint_file import remove_stale_temps
 
         (tmp_path / f".b.ckpt.{_dead_pid()}.tmp").write_text("not ours: left alone")
         (tmp_path / f".c.ckpt.{os.getpid()}.tmp").write_bytes(b"")  # a running process's: left alone

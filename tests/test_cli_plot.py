@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from gennape.inference import Prediction
-from gennape.ranking_plot import PlotError, draw_ranking, non_dominated, plot_ranking
+from gennape.inference.predict import Prediction
+from gennape.inference.ranking_plot import PlotError, draw_ranking, non_dominated, plot_ranking
 
 ROOT = Path(__file__).resolve().parents[1]
 NETS = {"small": (8, 1), "medium": (16, 2), "wide": (32, 2)}

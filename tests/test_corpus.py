@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch_geometric.data import Batch
 
-from gennape import lofo
-from gennape.evaluate import within_flops_srcc
+from gennape.evaluation import lofo
+from gennape.evaluation.evaluate import within_flops_srcc
 from gennape.model.corpus import (expand_keys, normalise_labels, parse_key, sample_weights, task_key,
                                   task_weights)
 from gennape.model.predictor import pairwise_rank_loss

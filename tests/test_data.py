@@ -26,7 +26,7 @@ from gennape.data.fetch import (
     fetch,
     fetch_upstream_file,
 )
-from gennape.data.paths import mirror_root
+from gennape.core.paths import mirror_root
 from gennape.data.sources import UpstreamFile
 
 MIRROR = mirror_root()

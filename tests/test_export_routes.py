@@ -24,8 +24,9 @@ sys.path.insert(0, str(ROOT))
 import predict as predict_cli  # noqa: E402
 from gennape.graph import GraphError, canonical, from_module, from_onnx, to_torch  # noqa: E402
 from gennape.graph.torch_backend import count_params  # noqa: E402
-from gennape.inference import predict_files, quiet_libraries  # noqa: E402
-from gennape.spaces import get_space, graph_of  # noqa: E402
+from gennape.inference.predict import predict_files, quiet_libraries  # noqa: E402
+from gennape.data.families import graph_of  # noqa: E402
+from gennape.spaces import get_space  # noqa: E402
 from test_graph import MODELS, ROUTES, X  # noqa: E402  (the graph tests' networks and routes)
 
 

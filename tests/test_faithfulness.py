@@ -13,7 +13,7 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from gennape.data.paths import data_root
+from gennape.core.paths import data_root
 from gennape.graph import from_module
 from gennape.spaces import get_space
 from gennape.spaces.darts import NB301_REFERENCE_SETTINGS

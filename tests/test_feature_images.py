@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from gennape.data.paths import mirror_root
+from gennape.core.paths import mirror_root
 from gennape.features.batch import SHIPPED, cifar10_images, proxy_batch
 
 

@@ -19,7 +19,7 @@ import pytest
 import torch
 from torch import nn
 
-from gennape.data.paths import PROJECT_ROOT, mirror_root
+from gennape.core.paths import PROJECT_ROOT, mirror_root
 from gennape.features.__main__ import main
 from gennape.features.extract import ExtractConfig, extract, select_archs
 from gennape.features.store import FeatureStore

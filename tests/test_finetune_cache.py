@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 import torch
 
-from gennape.finetune_cache import FILE_NAME, FinetuneCache, entry_key, inputs_fingerprint
+from gennape.evaluation.finetune_cache import FILE_NAME, FinetuneCache, entry_key, inputs_fingerprint
 from gennape.model.pipeline import FinetuneConfig
 from gennape.model.predictor import build_net
 from gennape.model.synthetic import synthetic_graphs

@@ -18,7 +18,7 @@ from gennape.graph.__main__ import main as cli
 from gennape.graph.encoding import NUM_FEATURES
 from gennape.graph.torch_backend import count_params
 from gennape.spaces import get_space
-from gennape.zoo import ZOO, randomize_batchnorm
+from zoo import ZOO, randomize_batchnorm
 
 X = torch.randn(1, 3, 32, 32)
 

@@ -11,7 +11,8 @@ import torch
 
 from gennape.data.tasks import get_task, list_tasks
 from gennape.graph import fx_frontend, from_module
-from gennape.spaces import FAMILY_SPACES, get_space, graph_of
+from gennape.data.families import FAMILY_SPACES, graph_of
+from gennape.spaces import get_space
 from gennape.spaces.templates import no_init
 
 FAMILIES = [f for f, s in FAMILY_SPACES.items() if s != "timm"]

@@ -9,7 +9,8 @@ import sys
 import textwrap
 
 from gennape.model import dataset as D
-from gennape.spaces import get_space, graph_of
+from gennape.data.families import graph_of
+from gennape.spaces import get_space
 
 SPECS = [get_space("nb201").spec_to_str(s) for s in get_space("nb201").sample(150, seed=4)]
 

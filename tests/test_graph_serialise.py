@@ -10,7 +10,7 @@ import torch
 from gennape.graph import ComputeGraph, from_module
 from gennape.graph.ir import Node
 from gennape.spaces import get_space
-from gennape.zoo import ZOO
+from zoo import ZOO
 
 X = torch.randn(1, 3, 32, 32)
 

@@ -12,7 +12,7 @@ import gennape.graph as graph
 from gennape.graph import ComputeGraph, Node, from_module, list_ops
 from gennape.graph.encoding import NUM_FEATURES, encode, encode_arrays
 from gennape.graph.torch_backend import _BUILDERS, get_builder
-from gennape.zoo import ZOO
+from zoo import ZOO
 
 TORCH_SIDE = ("torch", "torch_geometric", "networkx")
 

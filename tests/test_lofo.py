@@ -11,7 +11,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import train as train_mod  # noqa: E402
+from gennape.evaluation import experiment as train_mod  # noqa: E402
 from gennape.model.checkpoint import load_checkpoint  # noqa: E402
 from gennape.model.corpus import parse_key  # noqa: E402
 from gennape.model.dataset import Family  # noqa: E402

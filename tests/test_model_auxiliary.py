@@ -13,13 +13,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import predict as predict_cli  # noqa: E402
-import train as train_mod  # noqa: E402
+from gennape.evaluation import experiment as train_mod  # noqa: E402
 from gennape.features import store as store_mod  # noqa: E402
 from gennape.features.proxies import ProxyResult  # noqa: E402
 from gennape.features.store import FeatureStore  # noqa: E402
 from gennape.graph import from_module  # noqa: E402
-from gennape.inference import predict_files  # noqa: E402
-from gennape.model.auxiliary import attach_features, compute_for_graphs, scale  # noqa: E402
+from gennape.inference.predict import predict_files  # noqa: E402
+from gennape.runtime.auxiliary import attach_features, compute_for_graphs, scale  # noqa: E402
 from gennape.model.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from gennape.model.dataset import Family, graph_to_record, record_to_data  # noqa: E402
 from gennape.model.pipeline import fit_clusters, fit_normalisers  # noqa: E402

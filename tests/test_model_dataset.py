@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from gennape.data.paths import mirror_root
+from gennape.core.paths import mirror_root
 from gennape.model import dataset as D
 from gennape.model.synthetic import random_graph
 

@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from gennape.graph.encoding import encode_arrays
-from gennape.inference import DEFAULT_CHECKPOINT, encode_graphs, load_predictor
+from gennape.inference.predict import DEFAULT_CHECKPOINT, encode_graphs, load_predictor
 from gennape.model.checkpoint import load_checkpoint, save_checkpoint
 from gennape.model.dataset import graph_to_record, record_to_data
 from gennape.model.pipeline import fit_clusters, fit_normalisers
 from gennape.model.prediction import NetRuntime, predict
 from gennape.model.predictor import build_net
-from gennape.model.runtime import Runtime, UnsupportedNetwork
+from gennape.runtime.net import Runtime, UnsupportedNetwork
 from gennape.spaces import get_space
 
 ROOT = Path(__file__).resolve().parents[1]

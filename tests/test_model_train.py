@@ -11,8 +11,8 @@ from omegaconf import OmegaConf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import train as train_mod  # noqa: E402
-from gennape import compare  # noqa: E402
+from gennape.evaluation import experiment as train_mod  # noqa: E402
+from gennape.evaluation import compare  # noqa: E402
 from gennape.model.checkpoint import load_checkpoint  # noqa: E402
 from gennape.model.dataset import Family  # noqa: E402
 from gennape.model.synthetic import synthetic_graphs  # noqa: E402
@@ -103,7 +103,7 @@ def test_finished_run_is_extended_with_a_new_variant(tmp_path, monkeypatch):
 def test_resumed_and_extended_runs_do_not_fine_tune_twice(tmp_path, monkeypatch):
     """Fine-tuned scores are kept beside each model: evaluating a finished run again fine-tunes
     nothing and gives the same rows; an added variant is the only model fine-tuned."""
-    import gennape.evaluate as evaluate_mod
+    import gennape.evaluation.evaluate as evaluate_mod
 
     base = ("eval.kgnn_baseline=false", "eval.fine_tune.seeds=2", "eval.plots=false", "model.heads=2")
     run, first = _finished_run(tmp_path, monkeypatch, *base)

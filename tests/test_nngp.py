@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from gennape.data.paths import mirror_root
+from gennape.core.paths import mirror_root
 from gennape.features.nngp import kernel_regression_score, mc_kernel, nngp_score, penultimate_features
 
 

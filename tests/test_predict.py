@@ -15,11 +15,11 @@ sys.path.insert(0, str(ROOT))
 import predict as predict_cli  # noqa: E402
 from gennape.graph import from_module, from_onnx  # noqa: E402
 from gennape.graph.ops import get_op, list_ops  # noqa: E402
-from gennape.inference import DEFAULT_CHECKPOINT, TaskError, checkpoint_tasks, predict_files, predict_graphs  # noqa: E402
+from gennape.inference.predict import DEFAULT_CHECKPOINT, TaskError, checkpoint_tasks, predict_files, predict_graphs  # noqa: E402
 from gennape.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
 from gennape.model.checkpoint import main as ckpt_main  # noqa: E402
-from gennape.model.checkpoint_file import read_checkpoint_file  # noqa: E402
-from gennape.model.runtime import Runtime  # noqa: E402
+from gennape.runtime.checkpoint_file import read_checkpoint_file  # noqa: E402
+from gennape.runtime.net import Runtime  # noqa: E402
 from gennape.model.dataset import graph_to_record, record_to_data  # noqa: E402
 from gennape.model.pipeline import fit_clusters, fit_normalisers, predict  # noqa: E402
 from gennape.model.predictor import build_net  # noqa: E402

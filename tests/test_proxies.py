@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gennape.data.paths import mirror_root
+from gennape.core.paths import mirror_root
 from gennape.features.proxies import (
     ProxyResult,
     compute_proxies,

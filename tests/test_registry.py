@@ -1,6 +1,6 @@
 import pytest
 
-from gennape.registry import Registry
+from gennape.core.registry import Registry
 
 
 def test_registry_adds_gets_lists_and_refuses_a_second_item_under_one_name():

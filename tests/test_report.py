@@ -2,7 +2,7 @@
 
 import json
 
-from gennape import report
+from gennape.evaluation import report
 
 
 def _rows(fam, setting, srcc):

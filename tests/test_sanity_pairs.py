@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 from networks import NoPath, export, mlp, plain_cnn, resnet  # noqa: E402
 
-from gennape.inference import predict_files, predict_graphs  # noqa: E402
+from gennape.inference.predict import predict_files, predict_graphs  # noqa: E402
 
 # (worse, better): what each reaches on CIFAR-10 is not in doubt.
 PAIRS = {
@@ -68,7 +68,7 @@ def test_a_file_scores_the_same_alone_and_among_others(files: dict[str, Path], a
 
 
 def test_a_graph_scores_the_same_alone_and_among_50(files: dict[str, Path]) -> None:
-    from gennape.inference import load_graph
+    from gennape.inference.predict import load_graph
     from gennape.spaces import get_space
 
     space = get_space("nb201")

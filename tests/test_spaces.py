@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from gennape.data.paths import data_root, mirror_root
+from gennape.core.paths import data_root, mirror_root
 from gennape.spaces import SearchSpace, get_space, list_spaces, register_space
 from gennape.spaces.darts import NB301_REFERENCE_SETTINGS, DartsGenotype
 from gennape.spaces.nb101 import NB101Spec, compute_vertex_channels

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gennape.data.paths import mirror_root
+from gennape.core.paths import mirror_root
 from gennape.graph import from_module
 from gennape.spaces import get_space, list_spaces
 from gennape.spaces.transnas import (

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from gennape.data.loaders import list_families, resolve_task
-from gennape.data.paths import mirror_root
+from gennape.core.paths import mirror_root
 from gennape.data.tasks import Task, default_task, get_task, list_tasks, register_task
-from gennape.spaces import graph_of, graph_variant
+from gennape.data.families import graph_of, graph_variant
 
 CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 needs_mirror = pytest.mark.skipif(mirror_root() is None, reason="no data mirror (../shared/data) on this machine")

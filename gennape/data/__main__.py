@@ -7,7 +7,7 @@ import sys
 import time
 from collections import Counter
 
-from .fetch import fetch
+from gennape.data.fetch import fetch
 
 
 def _parser() -> argparse.ArgumentParser:

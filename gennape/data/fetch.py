@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .derive import derive_table, get_table, list_tables, load_pickle, to_csv_gz_bytes
-from .paths import DEFAULT_DATA_DIR, PROJECT_ROOT, mirror_root
-from .sources import (
+from gennape.data.derive import derive_table, get_table, list_tables, load_pickle, to_csv_gz_bytes
+from gennape.core.paths import DEFAULT_DATA_DIR, PROJECT_ROOT, mirror_root
+from gennape.data.sources import (
     ZOO_SPLIT,
     CIFAR10_FILES,
     CIFAR10_TARBALL_MD5,

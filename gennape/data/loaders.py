@@ -8,7 +8,7 @@ Every family table has one row per architecture with
 - the published reference values (params and flops in millions, zero-cost proxies), prefixed
   ``ref_``; NaN where the reference has no value for that architecture.
 
-Data come from :func:`gennape.data.paths.data_root` (``root``, ``$GENNAPE_DATA``, the project's
+Data come from :func:`gennape.core.paths.data_root` (``root``, ``$GENNAPE_DATA``, the project's
 ``data/``, then the ``../shared/data`` mirror).
 """
 
@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .paths import DEFAULT_DATA_DIR, data_root
-from .sources import CIFAR10_FILES
-from .tasks import Task, default_task, get_task, list_tasks
+from gennape.core.paths import DEFAULT_DATA_DIR, data_root
+from gennape.data.sources import CIFAR10_FILES
+from gennape.data.tasks import Task, default_task, get_task, list_tasks
 
 FETCH_HINT = "run `python -m gennape.data fetch` first"
 
@@ -55,7 +55,7 @@ def load_table(relpath: str, root: str | os.PathLike | None = None) -> pd.DataFr
 
     Args:
         relpath: path relative to the data root.
-        root: data folder; see :func:`gennape.data.paths.data_root`.
+        root: data folder; see :func:`gennape.core.paths.data_root`.
     """
     base = data_root(root)
     path = base / relpath
@@ -69,9 +69,9 @@ def load_table(relpath: str, root: str | os.PathLike | None = None) -> pd.DataFr
 def _derive_missing(base: Path, relpath: str) -> Path:
     """Derive a table the data folder lacks (a mirror made before the table existed) from the
     sha256-checked upstream files of ``base``, into the project's ``data/``; else FileNotFoundError."""
-    from .derive import derive_table, get_table, list_tables, to_csv_gz_bytes
-    from .fetch import PROJECT_INPUTS, atomic_path, check_digest
-    from .sources import UPSTREAM
+    from gennape.data.derive import derive_table, get_table, list_tables, to_csv_gz_bytes
+    from gennape.data.fetch import PROJECT_INPUTS, atomic_path, check_digest
+    from gennape.data.sources import UPSTREAM
 
     if relpath not in list_tables():
         raise FileNotFoundError(f"{base / relpath} not found; {FETCH_HINT}")
@@ -97,7 +97,7 @@ def load_family(name: str, root: str | os.PathLike | None = None, task: str | No
     Args:
         name: one of :func:`list_families` (``nb201``, ``nb101``, ``nb301``, ``transnas_macro``,
             ``transnas_micro``, ``zoo``).
-        root: data folder; see :func:`gennape.data.paths.data_root`.
+        root: data folder; see :func:`gennape.core.paths.data_root`.
         task: a task of the family (``cifar100`` or ``nb201/cifar100``; see
             :func:`gennape.data.tasks.list_tasks`): keep the rows labelled for it, and give its
             reference values as the ``ref_*`` columns. None: every row, the default task's
@@ -204,7 +204,7 @@ def load_cifar10(
 
     Args:
         split: ``"train"`` or ``"test"`` (10,000 images each, 1,000 per class).
-        root: data folder; see :func:`gennape.data.paths.data_root`.
+        root: data folder; see :func:`gennape.core.paths.data_root`.
     """
     if split not in CIFAR10_FILES:
         raise ValueError(f"unknown CIFAR-10 split {split!r}; use one of {', '.join(CIFAR10_FILES)}")

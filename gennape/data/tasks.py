@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gennape.registry import Registry
+from gennape.core.registry import Registry
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ what prediction needs) is importable without torch.
 
 from __future__ import annotations
 
-from gennape.lazy import lazy_getattr
+from gennape.core.lazy import lazy_getattr
 
 _WHERE = {"cifar10_images": "batch", "proxy_batch": "batch", "ProxyResult": "proxies",
           "compute_proxies": "proxies", "get_proxy": "proxies", "list_proxies": "proxies",

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gennape.data.paths import data_root
+from gennape.core.paths import data_root
 
 # Channel statistics of the CIFAR-10 training set (as NASLib normalises it).
 CIFAR10_MEAN: tuple[float, float, float] = (0.4914, 0.4822, 0.4465)
@@ -55,7 +55,7 @@ def load_cifar10(
 
     Args:
         split: ``"train"`` or ``"test"``.
-        root: data folder (default: :func:`gennape.data.paths.data_root`).
+        root: data folder (default: :func:`gennape.core.paths.data_root`).
     """
     if split not in SPLIT_FILES:
         raise ValueError(f"unknown CIFAR-10 split {split!r}; use one of {sorted(SPLIT_FILES)}")
@@ -93,7 +93,7 @@ def cifar10_images(
         seed: permutation seed; the same seed gives the same images in the same order.
         split: ``"train"`` or ``"test"``.
         image_size: side length of the returned images.
-        root: data folder (default: :func:`gennape.data.paths.data_root`).
+        root: data folder (default: :func:`gennape.core.paths.data_root`).
         skip: start this far into the permutation, so two calls with the same seed and
             disjoint ``[skip, skip + n)`` ranges never share an image.
     """

@@ -43,7 +43,7 @@ class ExtractConfig:
 
     Args:
         family: benchmark family (``nb201``, ``nb101``, ``nb301``, ``transnas_macro``,
-            ``transnas_micro``); with ``task``, names the store (``gennape.spaces.graph_variant``).
+            ``transnas_micro``); with ``task``, names the store (``gennape.data.families.graph_variant``).
         task: the family's task whose networks are featurised (resolution and classes), e.g.
             ``imagenet16``; default: the family's default task.
         onnx: a folder whose ``*.onnx`` files (recursively) are featurised instead of a family.
@@ -189,7 +189,7 @@ def select_archs(cfg: ExtractConfig) -> tuple[str, list[Arch]]:
     if cfg.family is None:
         raise ValueError("say what to featurise: family=nb201 (or nb101, nb301), or onnx=path/to/folder")
     from gennape.data.loaders import load_family, resolve_task
-    from gennape.spaces import FAMILY_SPACES, graph_variant  # the family -> search space map
+    from gennape.data.families import FAMILY_SPACES, graph_variant  # the family -> search space map
 
     if cfg.family not in FAMILY_SPACES:
         raise KeyError(f"no search space known for family {cfg.family!r}; known: {sorted(FAMILY_SPACES)}")

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from gennape.graph.ir import ComputeGraph
-from gennape.registry import Registry
+from gennape.core.registry import Registry
 
 StaticFeature = Callable[[ComputeGraph], float]
 _STATIC: Registry[StaticFeature] = Registry("static feature")

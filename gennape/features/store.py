@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from gennape.data.paths import PROJECT_ROOT
+from gennape.core.paths import PROJECT_ROOT
 from gennape.features.proxies.registry import ProxyResult
 
 DEFAULT_DIR = PROJECT_ROOT / "data" / "features"

@@ -13,7 +13,7 @@ from gennape.graph.errors import GraphError
 from gennape.graph.ir import ComputeGraph, Node
 from gennape.graph.onnx_frontend import from_onnx
 from gennape.graph.ops import get_op, list_ops, register_op
-from gennape.lazy import lazy_getattr
+from gennape.core.lazy import lazy_getattr
 
 if TYPE_CHECKING:  # pragma: no cover
     from gennape.graph.fx_frontend import from_module

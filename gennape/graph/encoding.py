@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gennape.graph.ir import ComputeGraph, Node, Shape
 from gennape.graph.ops import list_ops
 
-if TYPE_CHECKING:  # pragma: no cover
+if TYPE_CHECKING:  # pragma: no cover - types only: ComputeGraph.to_pyg imports this module
     from torch_geometric.data import Data
+
+    from gennape.graph.ir import ComputeGraph, Node, Shape
 
 FEATURE_NAMES = (
     "log_c_in", "log_c_out", "log_hw_in", "log_hw_out", "log_tokens_out", "n_inputs",

@@ -28,7 +28,7 @@ from gennape.graph.errors import GraphError
 from gennape.graph.ir import ComputeGraph
 from gennape.graph.onnx_handlers import HANDLERS, MOVED_AWARE, Const, Moved, OnnxCtx
 from gennape.graph.raw import RawGraph, Ref
-from gennape.onnx_skim import load_structure
+from gennape.graph.onnx_skim import load_structure
 
 SMALL = 64  # initializers with at most this many elements keep their values
 CONTROL_FLOW = {"If", "Loop", "Scan", "SequenceMap"}

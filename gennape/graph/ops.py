@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from gennape.registry import Registry
+from gennape.core.registry import Registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from gennape.graph.ir import Node

@@ -15,7 +15,7 @@ from torch import nn
 
 from gennape.graph import modules as GM
 from gennape.graph.ir import ComputeGraph, Node
-from gennape.registry import Registry
+from gennape.core.registry import Registry
 
 Builder = Callable[[Node], nn.Module]
 

@@ -6,7 +6,7 @@ prediction) does not import the others, nor Lightning (training only).
 
 from __future__ import annotations
 
-from gennape.lazy import lazy_getattr
+from gennape.core.lazy import lazy_getattr
 
 _WHERE = {
     "laplacian_spectrum": "contrastive", "soft_nt_xent": "contrastive",

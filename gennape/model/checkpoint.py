@@ -1,8 +1,8 @@
 """Predictor checkpoints as torch networks: ``save_checkpoint`` and ``load_checkpoint``.
 
 The file format (numpy arrays and a JSON header, no pickled object) is
-``gennape.model.checkpoint_file``; prediction reads the same file without torch
-(``gennape.model.runtime``). The op vocabulary may grow after a checkpoint was written (a new op
+``gennape.runtime.checkpoint_file``; prediction reads the same file without torch
+(``gennape.runtime.net``). The op vocabulary may grow after a checkpoint was written (a new op
 registered): embedding rows are matched by op name, and ops the checkpoint never saw get the mean
 of its trained rows of their kind.
 
@@ -26,10 +26,10 @@ import gennape
 from gennape.graph.encoding import FEATURE_NAMES
 from gennape.graph.errors import first_line
 from gennape.graph.ops import list_ops
-from gennape.model.checkpoint_file import (FORMAT, FORMAT_VERSION, NOT_OURS, CheckpointError, check_file,
+from gennape.runtime.checkpoint_file import (FORMAT, FORMAT_VERSION, NOT_OURS, CheckpointError, check_file,
                                            file_kind, read_checkpoint_file, write_checkpoint_file)
 from gennape.model.predictor import GennapeNet, build_net
-from gennape.model.runtime import Runtime
+from gennape.runtime.net import Runtime
 
 # build_net's arguments, the seed excepted (weights come from the state dict).
 _BUILD_KEYS = tuple(p for p in inspect.signature(build_net).parameters if p != "seed")
@@ -43,7 +43,7 @@ class Checkpoint:
         net: the network, in eval mode.
         model: the ``build_net`` arguments it was built with.
         aux_features: names of the auxiliary features its heads take, in order (empty = none).
-        aux_scaling: how a scored set's feature values are mapped first (``gennape.model.auxiliary``).
+        aux_scaling: how a scored set's feature values are mapped first (``gennape.runtime.auxiliary``).
         meta: free-form metadata written with it (training family, metrics, command...).
         version: gennape version that wrote it.
     """

@@ -33,9 +33,9 @@ from scipy.special import ndtri
 from gennape.data.loaders import load_family, resolve_task
 from gennape.data.tasks import default_task, list_tasks
 from gennape.model.dataset import Family, family_from_table
-from gennape.model.auxiliary import quantiles
-from gennape.model.scales import parse_key, score_to_accuracy, task_key  # noqa: F401 - re-exported
-from gennape.registry import Registry
+from gennape.runtime.auxiliary import quantiles
+from gennape.runtime.scales import parse_key, score_to_accuracy, task_key  # noqa: F401 - re-exported
+from gennape.core.registry import Registry
 
 Normalisation = Callable[[np.ndarray], np.ndarray]
 _NORMALISATIONS: Registry[Normalisation] = Registry("label normalisation")
@@ -88,7 +88,7 @@ def task_table(family: str, task: str | None = None, nb201_cells: int | None = 3
     architectures its graph cache holds.
     """
     from gennape.features.extract import stratified_subset
-    from gennape.spaces import FAMILY_SPACES
+    from gennape.data.families import FAMILY_SPACES
 
     t = resolve_task(family, task)
     table = load_family(family, task=task)

@@ -25,12 +25,12 @@ import torch
 from torch_geometric.data import Data
 
 from gennape.data.loaders import TARGETS, load_family, resolve_task
-from gennape.data.paths import PROJECT_ROOT
+from gennape.core.paths import PROJECT_ROOT
 from gennape.graph.encoding import FEATURE_NAMES
 from gennape.graph.ir import ComputeGraph
 from gennape.graph.ops import list_ops
 from gennape.model.contrastive import DEFAULT_Q, laplacian_spectrum
-from gennape.spaces import FAMILY_SPACES
+from gennape.data.families import FAMILY_SPACES
 
 CACHE_VERSION = 1
 SAVE_EVERY = 10_000  # graphs built between two cache writes, at most (a write rewrites the file)...
@@ -67,7 +67,7 @@ class Family:
     @property
     def variant(self) -> str:
         """The graph variant, which names the task's graph cache and feature store."""
-        from gennape.spaces import graph_variant
+        from gennape.data.families import graph_variant
 
         return graph_variant(self.name, self.task)
 
@@ -104,7 +104,7 @@ def record_to_data(rec: dict[str, object]) -> Data:
 def build_record(family: str, spec: str, q: int = DEFAULT_Q, task: str | None = None) -> dict[str, object]:
     """Build, trace and encode one architecture of ``family`` as ``task`` trains it; errors name
     the spec."""
-    from gennape.spaces import graph_of
+    from gennape.data.families import graph_of
 
     return graph_to_record(graph_of(family, spec, task), q)
 
@@ -179,7 +179,7 @@ def encode_specs(family: str, specs: Sequence[str], cache_dir: str | os.PathLike
     """Records of ``specs``, from the cache where present, else built (then cached).
 
     Graphs of one family differ by task when its resolution or class count does; each such
-    variant has its own cache file, ``graphs_<variant>.pt`` (see ``gennape.spaces.graph_variant``).
+    variant has its own cache file, ``graphs_<variant>.pt`` (see ``gennape.data.families.graph_variant``).
 
     Args:
         family: family name (key of ``FAMILY_SPACES``).
@@ -191,7 +191,7 @@ def encode_specs(family: str, specs: Sequence[str], cache_dir: str | os.PathLike
         progress: called as ``progress(done, total)`` while building.
         task: the task whose networks to build (default: the family's default task).
     """
-    from gennape.spaces import graph_variant
+    from gennape.data.families import graph_variant
 
     if family not in FAMILY_SPACES:
         raise KeyError(f"no search space known for family {family!r}; known: {', '.join(FAMILY_SPACES)}")
@@ -260,7 +260,7 @@ def load_graphs(family: str, target: str | None = None, limit: int | None = None
         target: label column (default: the task's); rows where it is NaN are dropped.
         limit: keep a random subset of this many rows (reproducible with ``seed``); None = all.
         seed: seed of the subset.
-        root: data folder (see ``gennape.data.paths.data_root``).
+        root: data folder (see ``gennape.core.paths.data_root``).
         cache_dir: graph cache folder.
         workers: processes for building missing graphs (None: every core).
         progress: build progress callback ``(done, total)``.

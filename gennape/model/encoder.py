@@ -18,8 +18,8 @@ from torch_geometric.utils import scatter
 from gennape.graph.encoding import FEATURE_NAMES
 from gennape.graph.ops import list_ops
 from gennape.model import pyg_codegen
-from gennape.model.vocab import kind_mean_rows as vocab_rows
-from gennape.registry import Registry
+from gennape.runtime.vocab import kind_mean_rows as vocab_rows
+from gennape.core.registry import Registry
 
 pyg_codegen.install()  # PyG's generated propagate() compiled in memory, not left in the temp folder
 
@@ -90,7 +90,7 @@ def relative_shapes(feat: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
 
 
 def kind_mean_rows(weight: Tensor, ops: list[str], known: Tensor) -> Tensor:
-    """:func:`gennape.model.vocab.kind_mean_rows` on a tensor (a detached copy)."""
+    """:func:`gennape.runtime.vocab.kind_mean_rows` on a tensor (a detached copy)."""
     rows = vocab_rows(weight.detach().cpu().numpy(), ops, known.detach().cpu().numpy())
     return torch.from_numpy(rows).to(weight.device, weight.dtype)
 

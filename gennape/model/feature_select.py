@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from gennape.model.metrics import srcc
-from gennape.registry import Registry
+from gennape.core.registry import Registry
 
 Selector = Callable[[dict[str, dict[str, float]]], list[str]]  # task correlations -> kept features
 _SELECTORS: Registry[Selector] = Registry("auxiliary-feature selection")

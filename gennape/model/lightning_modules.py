@@ -1,6 +1,6 @@
 """The predictor's two Lightning modules: contrastive pretraining of the encoder and regression.
 
-Training code only: prediction (``gennape.inference``) never imports this module, nor Lightning.
+Training code only: prediction (``gennape.inference.predict``) never imports this module, nor Lightning.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import stats
 
-from gennape.registry import Registry
+from gennape.core.registry import Registry
 
 ArrayLike = np.ndarray | list[float]
 Metric = Callable[[np.ndarray, np.ndarray], float]

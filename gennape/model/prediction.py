@@ -137,7 +137,7 @@ def head_spread(net: GennapeNet, out: dict[str, Tensor], acc: Tensor, flops: Ten
 
 
 class NetRuntime:
-    """A loaded torch checkpoint behind the interface of :class:`gennape.model.runtime.Runtime`
+    """A loaded torch checkpoint behind the interface of :class:`gennape.runtime.net.Runtime`
     (``predict`` on numpy encodings, ``aux_features``, ``aux_scaling``, ``meta``, ``labels``): for
     networks the numpy runtime does not evaluate.
 

@@ -8,7 +8,7 @@ no FLOPs transform, no pretraining), so baseline and ablations share one code pa
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -122,16 +122,3 @@ def pairwise_rank_loss(pred: Tensor, true: Tensor, group: Tensor | None = None) 
     spread = spread.clamp_min(1e-8).detach()
     return F.softplus(-(pred[:, None] - pred[None, :])[order] / spread).mean()
 
-
-
-_LIGHTNING = ("ContrastiveModule", "RegressionModule")
-
-
-def __getattr__(name: str) -> Any:
-    """The Lightning modules, importable from here as before; loaded (with Lightning) on first use
-    only, so that prediction never imports Lightning."""
-    if name in _LIGHTNING:
-        from gennape.model import lightning_modules
-
-        return getattr(lightning_modules, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """The predictor side of predictor-guided search.
 
 1. :func:`score_records`: a checkpoint's zero-shot score, head spread and pooled GNN embedding of
-   every architecture of a table, with the numpy runtime (``gennape.model.runtime.Runtime``), the
+   every architecture of a table, with the numpy runtime (``gennape.runtime.net.Runtime``), the
    auxiliary features the ``--no-features`` way: FLOPs and params read off the graph, the proxies
    and NNGP missing (the heads were trained to handle that), so every architecture is scored the
    same way whether or not a feature store holds it.
@@ -31,9 +31,9 @@ def score_records(checkpoint: str | os.PathLike, records: Sequence[dict]) -> tup
 
     The embedding is the encoder's pooled output (what the heads read), computed with the
     runtime's own stages (``Runtime._node_states`` and ``_pool``)."""
-    from gennape.inference import load_predictor
-    from gennape.model.auxiliary import GRAPH_FEATURES, aux_row, scale
-    from gennape.model.runtime import Runtime, _Workspace
+    from gennape.inference.predict import load_predictor
+    from gennape.runtime.auxiliary import GRAPH_FEATURES, aux_row, scale
+    from gennape.runtime.net import Runtime, _Workspace
 
     predictor = load_predictor(checkpoint)
     if not isinstance(predictor, Runtime):
@@ -68,7 +68,7 @@ def score_records(checkpoint: str | os.PathLike, records: Sequence[dict]) -> tup
 
 def rank_gauss(y: np.ndarray) -> np.ndarray:
     """Normal quantiles of the ranks of ``y`` (ties share their mean rank)."""
-    from gennape.model.auxiliary import quantiles
+    from gennape.runtime.auxiliary import quantiles
 
     return ndtri(quantiles(np.asarray(y, float)))
 

@@ -152,7 +152,7 @@ def _seed_graph_cache(family: str, task: str | None, cache: Path) -> None:
     """Start the search's graph cache from the corpus's (same records), so only the missing
     architectures are built; the corpus cache itself is never written."""
     from gennape.model.dataset import DEFAULT_CACHE_DIR
-    from gennape.spaces import graph_variant
+    from gennape.data.families import graph_variant
 
     name = f"graphs_{graph_variant(family, task)}.pt"
     src, dst = Path(DEFAULT_CACHE_DIR) / name, cache / name
@@ -180,7 +180,7 @@ def load_table(key: str, checkpoint: str | os.PathLike | None = None, cache_dir:
     part of the space and are left out.
     """
     from gennape.data.loaders import resolve_task
-    from gennape.inference import DEFAULT_CHECKPOINT
+    from gennape.inference.predict import DEFAULT_CHECKPOINT
     from gennape.model.corpus import parse_key, task_table
 
     family, task = parse_key(key)

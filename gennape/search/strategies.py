@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from gennape.registry import Registry
+from gennape.core.registry import Registry
 from gennape.search.pareto import hv_improvement, pareto_layers
 from gennape.search.space import SearchTable
 

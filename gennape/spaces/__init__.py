@@ -5,7 +5,4 @@ from gennape.spaces.registry import SearchSpace, get_space, list_spaces, registe
 # Importing the space modules registers them.
 from gennape.spaces import darts, nb101, nb201, timm_zoo, transnas  # noqa: E402,F401  isort: skip
 
-from gennape.spaces.families import FAMILY_SPACES, graph_of, graph_variant, space_of  # noqa: E402
-
-__all__ = ["FAMILY_SPACES", "SearchSpace", "get_space", "graph_of", "graph_variant", "list_spaces",
-           "register_space", "space_of"]
+__all__ = ["SearchSpace", "get_space", "list_spaces", "register_space"]

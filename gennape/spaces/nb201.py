@@ -244,7 +244,7 @@ class NB201Space(SearchSpace):
                 read from the ``arch`` column of ``nb201/nb201_accuracies.csv.gz`` (checked to hold
                 every cell exactly once); ``"product"``: ``itertools.product`` over
                 :data:`NB201_OPS`, needing no data.
-            data_root: folder with ``nb201/`` (default: ``gennape.data.paths.data_root()``).
+            data_root: folder with ``nb201/`` (default: ``gennape.core.paths.data_root()``).
         """
         if order == "product":
             return [NB201Spec(ops) for ops in itertools.product(NB201_OPS, repeat=6)]
@@ -252,7 +252,7 @@ class NB201Space(SearchSpace):
             raise ValueError(f"unknown NB-201 enumeration order {order!r}; use 'nb201' or 'product'")
         import pandas as pd
 
-        from gennape.data.paths import data_root as find_root
+        from gennape.core.paths import data_root as find_root
 
         path = find_root(data_root) / ACCURACY_TABLE
         arch = pd.read_csv(path, usecols=["index", "arch"]).sort_values("index")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import torch
 
-from gennape.registry import Registry
+from gennape.core.registry import Registry
 
 if TYPE_CHECKING:
     from gennape.graph import ComputeGraph

@@ -2,7 +2,7 @@
 
 pebble's ProcessPool kills a worker whose task exceeds its timeout and starts a fresh one, which
 ``multiprocessing.Pool`` cannot do. Workers are spawned (no forked torch state), run
-:func:`~gennape.features.executors.prepare_worker` once, and keep ``shared`` in a global.
+:func:`~gennape.features.executors.base.prepare_worker` once, and keep ``shared`` in a global.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from pebble import ProcessExpired, ProcessPool
 
-from gennape.features.executors import Outcome, Task, prepare_worker, register_executor
+from gennape.features.executors.base import Outcome, Task, prepare_worker, register_executor
 
 T = TypeVar("T")
 _SHARED: Any = None  # set in each worker by _init

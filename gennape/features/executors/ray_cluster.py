@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
-from gennape.features.executors import Outcome, Task, prepare_worker, register_executor
+from gennape.features.executors.base import Outcome, Task, prepare_worker, register_executor
 
 T = TypeVar("T")
 

@@ -20,7 +20,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from gennape.registry import Registry
+from gennape.core.registry import Registry
 
 
 class ProxyFn(Protocol):

@@ -17,15 +17,15 @@ from typing import Any
 import numpy as np
 from torch_geometric.data import Data
 
-from gennape.adapt import adapt_net
-from gennape.finetune_cache import FinetuneCache, entry_key, graphs_fingerprint, inputs_fingerprint
+from gennape.inference.adapt import adapt_net
+from gennape.evaluation.finetune_cache import FinetuneCache, entry_key, graphs_fingerprint, inputs_fingerprint
 from gennape.model.corpus import normalise_labels
 from gennape.model.dataset import Family
 from gennape.model.metrics import RANKING_METRICS, list_metrics, score
 from gennape.model.pipeline import FinetuneConfig, predict
 from gennape.model.predictor import GennapeNet
 from gennape.model.size import SIZE_FEATURES, size_features, size_fit
-from gennape.registry import Registry
+from gennape.core.registry import Registry
 
 Baseline = Callable[[Sequence[Data]], np.ndarray]
 _BASELINES: Registry[Baseline] = Registry("baseline")
@@ -36,7 +36,7 @@ FEATURE_PREFIX = "feature:"
 
 def feature_scores(name: str, graphs: Sequence[Data]) -> np.ndarray:
     """One auxiliary feature as a score-only baseline (``feature:<name>``); a graph missing it
-    ranks last. Needs graphs with features attached (``gennape.model.auxiliary``)."""
+    ranks last. Needs graphs with features attached (``gennape.runtime.auxiliary``)."""
     out = []
     for g in graphs:
         names = list(getattr(g, "aux_names", ()))
@@ -155,7 +155,7 @@ def fine_tuned(models: dict[str, GennapeNet], family: Family, cfg: FinetuneConfi
     the family's remaining architectures.
 
     ``caches`` (per model name) keep each fine-tuned model's scores: a model whose scores for this
-    family, setting and seed are stored is not fine-tuned again (see ``gennape.finetune_cache``).
+    family, setting and seed are stored is not fine-tuned again (see ``gennape.evaluation.finetune_cache``).
     """
     if cfg.samples >= len(family):
         raise ValueError(f"{family.key}: cannot fine-tune on {cfg.samples} of {len(family)} architectures")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gennape.inference import Prediction
+    from gennape.inference.predict import Prediction
 
 
 class PlotError(ValueError):

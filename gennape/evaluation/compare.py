@@ -1,6 +1,6 @@
 """Print the metrics of several runs side by side, offline.
 
-    python -m gennape.compare RUN_DIR [RUN_DIR ...] [--metric srcc] [--format md|csv]
+    python -m gennape.evaluation.compare RUN_DIR [RUN_DIR ...] [--metric srcc] [--format md|csv]
 
 A RUN_DIR is a folder with ``results.json`` (written by ``train.py``) or a folder holding such
 folders (a Hydra multirun). Runs are labelled by their Hydra overrides when there are any.
@@ -72,7 +72,7 @@ def compare(paths: list[str | Path], metric: str = "srcc") -> tuple[list[str], l
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m gennape.compare", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m gennape.evaluation.compare", description=__doc__.split("\n")[0])
     ap.add_argument("runs", nargs="+", help="run folders, multirun folders or results.json files")
     ap.add_argument("--metric", default="srcc", help=f"one of {', '.join(list_metrics())}")
     ap.add_argument("--format", choices=["md", "csv"], default="md")

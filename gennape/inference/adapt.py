@@ -4,7 +4,7 @@
 a copy of the checkpoint is fine-tuned on the labelled graphs (``gennape.model.pipeline.fine_tune``:
 the target statistics refitted on the labels, so the adapted model predicts accuracies on their
 scale; from 20 labels on, a fifth held out for early stopping), then every graph is predicted.
-The labels file is read by ``gennape.labels`` (without torch), whose names are re-exported here.
+The labels file is read by ``gennape.inference.labels`` (without torch), whose names are re-exported here.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch_geometric.data import Data
 
-from gennape.labels import MIN_LABELS, LabelError, check_labels, read_labels  # noqa: F401 - re-exported
+from gennape.inference.labels import MIN_LABELS, LabelError, check_labels, read_labels  # noqa: F401 - re-exported
 from gennape.model.checkpoint import Checkpoint
 from gennape.model.pipeline import FinetuneConfig, fine_tune
 from gennape.model.predictor import GennapeNet
@@ -32,7 +32,7 @@ DEFAULT_FINETUNE = FinetuneConfig(samples=0, epochs=300, seeds=1, batch_size=16,
 
 
 def as_data(encoded: Mapping[str, np.ndarray]) -> Data:
-    """A PyG ``Data`` of a graph encoded for prediction (``gennape.inference.encode_graphs``)."""
+    """A PyG ``Data`` of a graph encoded for prediction (``gennape.inference.predict.encode_graphs``)."""
     t = {k: torch.from_numpy(np.asarray(v)) for k, v in encoded.items()}
     extra = {k: t[k].reshape(1, -1) for k in ("aux", "aux_mask") if k in t}
     return Data(op=t["op"], feat=t["feat"], edge_index=t["edge_index"], num_nodes=int(t["op"].shape[0]),

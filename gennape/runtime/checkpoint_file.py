@@ -7,7 +7,7 @@ auxiliary-feature statistics), and a ``__header__`` array holding one JSON docum
 the gennape version, the op vocabulary and node-feature names it was trained with, the
 ``build_net`` arguments, its auxiliary features and their scaling, what its outputs are
 (``labels``) and free-form metadata. ``gennape.model.checkpoint`` builds the torch network from
-it; ``gennape.model.runtime`` predicts from it with numpy.
+it; ``gennape.runtime.net`` predicts from it with numpy.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import numpy as np
 from gennape.graph.encoding import FEATURE_NAMES
 from gennape.graph.errors import first_line
 from gennape.graph.ops import list_ops
-from gennape.model.vocab import remap_rows
+from gennape.runtime.vocab import remap_rows
 
 FORMAT = "gennape-predictor"
 FORMAT_VERSION = 2
@@ -219,7 +219,7 @@ def check_file(path: Path) -> None:
 
 def read_checkpoint_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The header and arrays of a checkpoint, with the op embedding re-indexed to this version's op
-    vocabulary (:func:`gennape.model.vocab.remap_rows`); errors name the file and the problem."""
+    vocabulary (:func:`gennape.runtime.vocab.remap_rows`); errors name the file and the problem."""
     path = Path(path)
     check_file(path)
     kind = file_kind(path)

@@ -1,7 +1,7 @@
 """Rank ONNX files (or ComputeGraphs) by predicted accuracy with a trained checkpoint.
 
 Prediction imports neither torch nor PyTorch Geometric: graphs come from the ONNX frontend, the
-network runs in numpy (``gennape.model.runtime``); only ``labels`` (adapting a copy of the
+network runs in numpy (``gennape.runtime.net``); only ``labels`` (adapting a copy of the
 checkpoint) loads torch.
 
 Every file is handled on its own: a file that cannot be read or converted gets an ``error``
@@ -30,15 +30,15 @@ from gennape.graph.encoding import encode_arrays
 from gennape.graph.errors import GraphError, first_line
 from gennape.graph.ir import ComputeGraph
 from gennape.graph.onnx_frontend import from_onnx
-from gennape.model.auxiliary import aux_row, compute_for_graphs, scale
-from gennape.model.runtime import Predictor, Runtime, UnsupportedNetwork
+from gennape.runtime.auxiliary import aux_row, compute_for_graphs, scale
+from gennape.runtime.net import Predictor, Runtime, UnsupportedNetwork
 
 if TYPE_CHECKING:
     from gennape.model.checkpoint import Checkpoint
 
-Encoded = dict[str, np.ndarray]  # one graph as the predictor reads it (gennape.model.runtime)
+Encoded = dict[str, np.ndarray]  # one graph as the predictor reads it (gennape.runtime.net)
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.ckpt"
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "default.ckpt"
 
 
 @dataclass
@@ -235,7 +235,7 @@ def calibration(predictor: Predictor, task: str | None) -> Callable[[np.ndarray]
     known = checkpoint_tasks(predictor)
     key = task
     if key not in known:
-        from gennape.model.scales import parse_key, task_key
+        from gennape.runtime.scales import parse_key, task_key
 
         try:
             key = task_key(*parse_key(task))
@@ -247,7 +247,7 @@ def calibration(predictor: Predictor, task: str | None) -> Callable[[np.ndarray]
     quantiles = known[key]
     if quantiles is None:
         return lambda s: s
-    from gennape.model.scales import score_to_accuracy
+    from gennape.runtime.scales import score_to_accuracy
 
     return lambda s: score_to_accuracy(s, quantiles, predictor.labels)
 
@@ -291,8 +291,8 @@ def checkpoint_target(path: str | os.PathLike) -> Path:
     """Where ``save_checkpoint=path`` writes: ``path`` itself, or ``<path>/adapted.ckpt`` where
     ``path`` is an existing folder. Folders are never created: a missing one is a SaveError naming
     it. Temporary files that killed writers left in the folder are removed
-    (:func:`gennape.model.checkpoint_file.remove_stale_temps`)."""
-    from gennape.model.checkpoint_file import remove_stale_temps
+    (:func:`gennape.runtime.checkpoint_file.remove_stale_temps`)."""
+    from gennape.runtime.checkpoint_file import remove_stale_temps
 
     given = str(path)
     target = Path(path)
@@ -348,8 +348,8 @@ def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathL
         features: compute the checkpoint's auxiliary features (see :func:`predict_graphs`).
         input_size: (H, W) for models exported with a dynamic height and width (models with a
             fixed resolution keep theirs); without it such a model fails with an error saying so.
-        labels: a ``file,accuracy`` CSV (:func:`gennape.labels.read_labels`): the labelled files
-            adapt a copy of the checkpoint first (:func:`gennape.adapt.adapt`); every file is then
+        labels: a ``file,accuracy`` CSV (:func:`gennape.inference.labels.read_labels`): the labelled files
+            adapt a copy of the checkpoint first (:func:`gennape.inference.adapt.adapt`); every file is then
             predicted on the labels' scale. A label of a file that failed is skipped; labels that
             cannot be used (a bad file, fewer than two, all equal) leave the checkpoint as it is,
             with the reason in ``notes``.
@@ -388,7 +388,7 @@ def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathL
     given: dict[int, float] = {}
     labels_ok = False
     if labels is not None:
-        from gennape.labels import LabelError, read_labels
+        from gennape.inference.labels import LabelError, read_labels
 
         try:
             given = read_labels(labels, [p.file for p in preds])
@@ -440,7 +440,7 @@ def _adapted(checkpoint: str | os.PathLike | Checkpoint | Predictor | None, enco
     written to ``save_checkpoint`` if given (a failed write is an error note; the adapted
     predictor is still returned); None (with the reason in ``notes``) if the labels cannot be
     used."""
-    from gennape.labels import LabelError, check_labels
+    from gennape.inference.labels import LabelError, check_labels
 
     if isinstance(checkpoint, Predictor):
         raise TypeError("adapting needs the checkpoint (a path or a loaded Checkpoint), not a predictor")
@@ -450,7 +450,7 @@ def _adapted(checkpoint: str | os.PathLike | Checkpoint | Predictor | None, enco
 
         if threads is not None:
             torch.set_num_threads(threads)
-        from gennape.adapt import adapt, as_data
+        from gennape.inference.adapt import adapt, as_data
         from gennape.model.checkpoint import Checkpoint, load_checkpoint
         from gennape.model.checkpoint import save_checkpoint as save
 

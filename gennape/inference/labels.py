@@ -1,5 +1,5 @@
 """The user's labels for ``predict.py --labels known.csv`` (numpy only: a bad file is reported
-before torch is loaded to adapt anything; ``gennape.adapt`` adapts to them).
+before torch is loaded to adapt anything; ``gennape.inference.adapt`` adapts to them).
 
 ``known.csv`` has the columns ``file,accuracy``; a row's file is matched to an input by its path as
 given on the command line, else by its base name (which must then be unique among the inputs).

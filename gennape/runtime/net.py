@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from gennape.model.checkpoint_file import CheckpointError, read_checkpoint_file
+from gennape.runtime.checkpoint_file import CheckpointError, read_checkpoint_file
 
 BATCH_SIZE = 64  # graphs per pass: the arrays of NB-201-size batches stay in the CPU caches (best of 48-256)
 _LN_EPS = 1e-5  # torch.nn.LayerNorm's default, as GraphEncoder builds its norms

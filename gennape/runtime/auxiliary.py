@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gennape.graph.ir import ComputeGraph
-from gennape.registry import Registry
+from gennape.core.registry import Registry
 
 if TYPE_CHECKING:  # prediction imports this module without torch
     from torch_geometric.data import Data
