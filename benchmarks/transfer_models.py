@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gennape.prior.graph_stats import GRAPH_STATS
-from gennape.prior.nested import Candidate, family_report, fold_gnn, nested_lofo, predict
-from gennape.prior.table import corpus_frame
+from gennape.graph.stats import GRAPH_STATS
+from gennape.evaluation.nested import Candidate, family_report, fold_gnn, nested_lofo, predict
+from gennape.evaluation.transfer_table import corpus_frame
 
 FAMILIES = ["nb201", "nb101", "nb301", "transnas_macro", "transnas_micro", "zoo"]
 KEYS = ["nb201/*", "nb101", "nb301", "transnas_macro/*", "transnas_micro/*", "zoo"]

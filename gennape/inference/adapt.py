@@ -86,14 +86,17 @@ def adapt_net(net: GennapeNet, graphs: Sequence[Data], accuracies: Sequence[floa
         kw["callbacks"] = [*(kw.get("callbacks") or ()), EpochBar(min(cfg.epochs, cap) if cap else cfg.epochs)]
     tuned = fine_tune(net, labelled, replace(cfg, samples=len(labelled)), kw, seed)
     tuned.eval()
+    tuned.prior = None  # fitted to the labels, the GNN speaks alone: no zero-shot prior any more
     return tuned
 
 
 def adapt(ckpt: Checkpoint, graphs: Sequence[Data], accuracies: Sequence[float],
           cfg: FinetuneConfig = DEFAULT_FINETUNE, seed: int = 0, trainer_kwargs: dict | None = None,
           progress: bool = False) -> Checkpoint:
-    """:func:`adapt_net` on a checkpoint: the adapted checkpoint (its metadata says so)."""
+    """:func:`adapt_net` on a checkpoint: the adapted checkpoint (its metadata says so; the
+    zero-shot prior is dropped: the adapted network's output is the accuracy)."""
     tuned = adapt_net(ckpt.net, graphs, accuracies, cfg, seed, trainer_kwargs, progress)
-    meta = {**ckpt.meta, "adapted": {"labels": len(graphs), "from": ckpt.meta.get("family", ""),
+    meta = {k: v for k, v in ckpt.meta.items() if k != "prior"}
+    meta = {**meta, "adapted": {"labels": len(graphs), "from": ckpt.meta.get("family", ""),
                                      "accuracy_range": [float(min(accuracies)), float(max(accuracies))]}}
     return replace(ckpt, net=tuned, meta=meta)

@@ -32,6 +32,7 @@ from gennape.graph.ir import ComputeGraph
 from gennape.graph.onnx_frontend import from_onnx
 from gennape.runtime.auxiliary import aux_row, compute_for_graphs, scale
 from gennape.runtime.net import Predictor, Runtime, UnsupportedNetwork
+from gennape.runtime.prior import Prior
 
 if TYPE_CHECKING:
     from gennape.model.checkpoint import Checkpoint
@@ -181,11 +182,15 @@ def encode_graphs(predictor: Predictor, graphs: Sequence[ComputeGraph], features
 def predict_encoded(predictor: Predictor, encoded: Sequence[Encoded], hashes: Sequence[str]) -> dict[str, np.ndarray]:
     """Scores and uncertainties of encoded graphs. Graphs with the same hash are one network:
     each is predicted once and its numbers shared, so two exports of it never differ, not even by
-    floating-point rounding."""
+    floating-point rounding. A checkpoint with a zero-shot prior (``meta["prior"]``,
+    :class:`gennape.runtime.prior.Prior`) blends it into the GNN's score."""
     first: dict[str, int] = {}
     rep = [first.setdefault(h, i) for i, h in enumerate(hashes)]  # each graph's first twin
     unique = sorted(first.values())
     res = predictor.predict([encoded[i] for i in unique])
+    if predictor.meta.get("prior"):
+        prior = Prior.from_meta(predictor.meta["prior"])
+        res = {**res, "score": prior.scores([encoded[i] for i in unique], res["score"])}
     row = {i: k for k, i in enumerate(unique)}
     take = [row[r] for r in rep]
     return {"score": res["score"][take], "uncertainty": res["uncertainty"][take]}
