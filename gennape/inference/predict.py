@@ -31,6 +31,7 @@ from gennape.graph.errors import GraphError, first_line
 from gennape.graph.ir import ComputeGraph
 from gennape.graph.onnx_frontend import from_onnx
 from gennape.runtime.auxiliary import aux_row, compute_for_graphs, scale
+from gennape.runtime.interval import Interval
 from gennape.runtime.net import Predictor, Runtime, UnsupportedNetwork
 from gennape.runtime.prior import Prior
 
@@ -57,8 +58,10 @@ class Prediction:
         params: parameters of the canonical graph (BatchNorm folded; a bias on every Conv / Linear
             except one feeding straight into another affine layer, see
             ``gennape.graph.canonical.canonical_bias``), whatever biases the file stores.
-        uncertainty: spread of the heads around the score (in the score's unit, see
-            ``gennape.model.pipeline.head_spread``).
+        uncertainty: half-width of an 80 % interval around the predicted accuracy, in accuracy
+            points, calibrated on the labels an adapted checkpoint held out
+            (``gennape.runtime.interval``); None for a zero-shot score, which has no unit to give
+            an interval in.
         labelled: the file was one of the labels the checkpoint was adapted on.
         given_accuracy: its label, for a labelled file.
         error: why this file has no prediction.
@@ -183,7 +186,8 @@ def predict_encoded(predictor: Predictor, encoded: Sequence[Encoded], hashes: Se
     """Scores and uncertainties of encoded graphs. Graphs with the same hash are one network:
     each is predicted once and its numbers shared, so two exports of it never differ, not even by
     floating-point rounding. A checkpoint with a zero-shot prior (``meta["prior"]``,
-    :class:`gennape.runtime.prior.Prior`) blends it into the GNN's score."""
+    :class:`gennape.runtime.prior.Prior`) blends it into the GNN's score; ``uncertainty`` is the
+    half-width of an adapted checkpoint's calibrated interval (``meta["interval"]``), NaN without one."""
     first: dict[str, int] = {}
     rep = [first.setdefault(h, i) for i, h in enumerate(hashes)]  # each graph's first twin
     unique = sorted(first.values())
@@ -191,6 +195,10 @@ def predict_encoded(predictor: Predictor, encoded: Sequence[Encoded], hashes: Se
     if predictor.meta.get("prior"):
         prior = Prior.from_meta(predictor.meta["prior"])
         res = {**res, "score": prior.scores([encoded[i] for i in unique], res["score"])}
+    interval = predictor.meta.get("interval")
+    half = (Interval.from_meta(interval).half_width(res["uncertainty"]) if interval
+            else np.full(len(unique), np.nan))  # no calibrated interval: none printed
+    res = {**res, "uncertainty": half}
     row = {i: k for k, i in enumerate(unique)}
     take = [row[r] for r in rep]
     return {"score": res["score"][take], "uncertainty": res["uncertainty"][take]}
@@ -427,7 +435,7 @@ def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathL
             if not math.isfinite(score):
                 p.error = f"{p.file}: the predictor gave a non-finite score"
                 continue
-            p.score, p.uncertainty = score, unc
+            p.score, p.uncertainty = score, (unc if math.isfinite(unc) else None)
             p.predicted_accuracy = float(acc[i]) if acc is not None else None
             p.flops, p.params = _whole(cg.flops), _whole(cg.params)
     if timings is not None:
