@@ -50,7 +50,8 @@ class Prediction:
     Args:
         file: the input path.
         score: the predictor's output; higher = predicted better. A function of the file alone (and the
-            checkpoint), so scores of two calls compare.
+            checkpoint), so scores of two calls compare. An adapted checkpoint's is its predicted
+            accuracy's position among its labels (:func:`score_scale`).
         predicted_accuracy: the score on a task's accuracy scale, where the checkpoint is
             calibrated for it (:func:`calibration`); None otherwise.
         rank: 1 = highest score among the models that succeeded.
@@ -495,8 +496,7 @@ def _adapted(checkpoint: str | os.PathLike | Checkpoint | Predictor | None, enco
              save_checkpoint: str | os.PathLike | None, notes: list[str], threads: int | None = None,
              progress: bool = False, task_name: str = DEFAULT_TASK_NAME) -> Predictor | None:
     """The predictor of a copy of the checkpoint adapted to labelled graphs as the task
-    ``task_name`` (torch, imported here;
-    ``threads``: its intra-op threads, set before adapting; ``progress``: a bar over the epochs),
+    ``task_name`` (torch, imported here; ``threads``: its intra-op threads, set before adapting; ``progress``: a bar over the epochs),
     written to ``save_checkpoint`` if given (a failed write is an error note; the adapted
     predictor is still returned); None (with the reason in ``notes``) if the labels cannot be
     used."""
