@@ -496,10 +496,10 @@ def _adapted(checkpoint: str | os.PathLike | Checkpoint | Predictor | None, enco
              save_checkpoint: str | os.PathLike | None, notes: list[str], threads: int | None = None,
              progress: bool = False, task_name: str = DEFAULT_TASK_NAME) -> Predictor | None:
     """The predictor of a copy of the checkpoint adapted to labelled graphs as the task
-    ``task_name`` (torch, imported here; ``threads``: its intra-op threads, set before adapting; ``progress``: a bar over the epochs),
-    written to ``save_checkpoint`` if given (a failed write is an error note; the adapted
-    predictor is still returned); None (with the reason in ``notes``) if the labels cannot be
-    used."""
+    ``task_name`` (torch, imported here; ``threads``: its intra-op threads, set before adapting;
+    ``progress``: a bar over the epochs), written to ``save_checkpoint`` if given (a failed write
+    is an error note; the adapted predictor is still returned); None (with the reason in
+    ``notes``) if the labels cannot be used."""
     from gennape.inference.labels import LabelError, check_labels
 
     if isinstance(checkpoint, Predictor):
