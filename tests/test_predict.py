@@ -229,10 +229,14 @@ def test_labels_adapt_the_checkpoint_and_put_every_file_on_their_scale(ckpt_path
     assert {n for n, p in ok.items() if p.labelled} == {"small.onnx", "deep.onnx", "wide.onnx"}
     assert ok["deep.onnx"].given_accuracy == 72.0 and ok["medium.onnx"].given_accuracy is None
     assert all(50 < p.predicted_accuracy < 85 for p in ok.values())  # the labels' scale
-    assert notes == [f"adapted checkpoint saved to {saved}"]
+    assert notes[0] == f"adapted checkpoint saved to {saved}"
+    assert notes[1].startswith("predicted accuracy: on custom's scale (3 labels, 61.50-72.00") and len(notes) == 2
+    # the score is the accuracy's position among the labels, not the accuracy again
+    assert all(p.score == pytest.approx((p.predicted_accuracy - 61.5) / 10.5, abs=1e-6) for p in ok.values())
     adapted = load_checkpoint(saved)
     assert adapted.meta["adapted"]["labels"] == 3 and adapted.net.labels == "raw"
     assert adapted.meta["interval"] is None and all(p.uncertainty is None for p in ok.values())  # 3 labels: none held out
+    assert adapted.meta["adapted"]["task"] == "custom" and list(adapted.meta["tasks"]) == ["custom"]
     again = predict_files([onnx_dir], saved)  # the saved copy predicts accuracies on its own
     assert {Path(p.file).name: round(p.predicted_accuracy, 4) for p in again if p.error is None} == \
         {n: round(p.predicted_accuracy, 4) for n, p in ok.items()}

@@ -21,6 +21,7 @@ from lightning.pytorch.callbacks import Callback
 from torch_geometric.data import Data
 
 from gennape.inference.labels import MIN_LABELS, LabelError, check_labels, read_labels  # noqa: F401 - re-exported
+from gennape.inference.tasks import DEFAULT_TASK_NAME, check_task_name, fitted_meta
 from gennape.model.checkpoint import Checkpoint
 from gennape.model.pipeline import FinetuneConfig, fine_tune, split_labels
 from gennape.model.prediction import predict
@@ -94,14 +95,15 @@ def adapt_net(net: GennapeNet, graphs: Sequence[Data], accuracies: Sequence[floa
 
 def adapt(ckpt: Checkpoint, graphs: Sequence[Data], accuracies: Sequence[float],
           cfg: FinetuneConfig = DEFAULT_FINETUNE, seed: int = 0, trainer_kwargs: dict | None = None,
-          progress: bool = False) -> Checkpoint:
-    """:func:`adapt_net` on a checkpoint: the adapted checkpoint (its metadata says so; the
-    zero-shot prior is dropped: the adapted network's output is the accuracy)."""
+          progress: bool = False, task: str = DEFAULT_TASK_NAME, source: str = "") -> Checkpoint:
+    """:func:`adapt_net` on a checkpoint: the adapted checkpoint, fitted to the task ``task`` (the
+    labels), which its metadata names with the labels' range and count and ``source``, the
+    checkpoint it came from (:func:`gennape.inference.tasks.fitted_meta`). The zero-shot prior is
+    dropped: the adapted network's output is the accuracy."""
+    check_task_name(task)  # before fine-tuning
     tuned = adapt_net(ckpt.net, graphs, accuracies, cfg, seed, trainer_kwargs, progress)
-    meta = {k: v for k, v in ckpt.meta.items() if k != "prior"}
+    meta = fitted_meta({k: v for k, v in ckpt.meta.items() if k != "prior"}, ckpt.net.labels, accuracies, task, source)
     meta["interval"] = held_out_interval(tuned, graphs, accuracies, cfg, seed)
-    meta = {**meta, "adapted": {"labels": len(graphs), "from": ckpt.meta.get("family", ""),
-                                     "accuracy_range": [float(min(accuracies)), float(max(accuracies))]}}
     return replace(ckpt, net=tuned, meta=meta)
 
 
