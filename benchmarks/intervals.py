@@ -67,10 +67,10 @@ def adapted(gnn_dir: str, labels: int, seeds: int) -> dict[str, dict]:
     from gennape.runtime.interval import Interval
 
     torch.set_num_threads(1)
-    out = {}
+    out, pooled = {}, {}
     for F in FAMILIES:
         fam = load_task(F)
-        errs, halves = [], []
+        errs, halves, sds = [], [], []
         for seed in range(seeds):
             ckpt = load_checkpoint(Path(gnn_dir) / F / "model.ckpt")
             if ckpt.aux_features:
@@ -82,8 +82,16 @@ def adapted(gnn_dir: str, labels: int, seeds: int) -> dict[str, dict]:
             interval = Interval.from_meta(tuned.meta["interval"])
             errs.append(np.abs(res["accuracy"] - fam.y[rest]))
             halves.append(interval.half_width(res["uncertainty"]))
+            sds.append(np.full(len(rest), np.std(fam.y[tune])))
             print(f"{F} seed {seed}: coverage {np.mean(errs[-1] <= halves[-1]):.2f}", flush=True)
         out[F] = _summary(np.concatenate(errs), np.concatenate(halves)) | {"labels": labels, "seeds": seeds}
+        pooled[F] = (np.concatenate(errs), np.concatenate(sds))
+    # The alternative: calibrated on the other families' adapted errors in units of the labels'
+    # spread (leave-one-family-out, never the family itself): half-width = q x std(labels).
+    for F in FAMILIES:
+        q = float(np.quantile(np.concatenate([e / s for G, (e, s) in pooled.items() if G != F]), LEVEL))
+        e, s = pooled[F]
+        out[F]["lofo_label_spread"] = _summary(e, q * s) | {"q": q}
     return out
 
 
@@ -100,8 +108,9 @@ def main() -> None:
     Path(args.out).write_text(json.dumps(res, indent=1))
     for setting in ("zero_shot", "adapted"):
         for F, r in res[setting].items():
-            print(f"{setting:9s} {F:15s} coverage {r['coverage']:.2f}  width {r['median_width']:.2f}  "
-                  f"|err| {r['median_abs_error']:.2f}  srcc {r['srcc_width_abs_error']}")
+            for name, x in [(setting, r), *([("  lofo", r["lofo_label_spread"])] if "lofo_label_spread" in r else [])]:
+                print(f"{name:9s} {F:15s} coverage {x['coverage']:.2f}  width {x['median_width']:.2f}  "
+                      f"|err| {x['median_abs_error']:.2f}  srcc {x['srcc_width_abs_error']}")
 
 
 if __name__ == "__main__":

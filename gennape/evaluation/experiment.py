@@ -33,6 +33,7 @@ from gennape.model.corpus import expand_keys, family_of, load_task, mark_task, s
 from gennape.model.dataset import Family
 from gennape.model.feature_select import select as select_features
 from gennape.model.pipeline import FinetuneConfig, PretrainConfig, RegressConfig, fit, predict
+from gennape.model.prediction import without_prior
 from gennape.model.predictor import GennapeNet, build_net
 from gennape.model.rankers import training_prior
 from gennape.runtime.auxiliary import GRAPH_FEATURES, attach_features, stored_coverage
@@ -283,7 +284,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                                          "tasks": {fam.key: label_quantiles(fam) for fam in sources},
                                          "overrides": overrides()})
             print(f"checkpoint: {ckpt}")
-        rows = [r for te in tests for r in zero_shot_rows(nets, te, baselines, stored_of[te.key], "in-family test")]
+        with without_prior(nets[cfg.model.name]):  # a family it trained on: the GNN alone, as --task does
+            rows = [r for te in tests for r in zero_shot_rows(nets, te, baselines, stored_of[te.key], "in-family test")]
         for fam in targets:
             stored = stored_of[fam.key]
             rows += zero_shot_rows(nets, fam, baselines, stored)

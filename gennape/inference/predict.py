@@ -184,19 +184,21 @@ def encode_graphs(predictor: Predictor, graphs: Sequence[ComputeGraph], features
     return encoded
 
 
-def predict_encoded(predictor: Predictor, encoded: Sequence[Encoded], hashes: Sequence[str]) -> dict[str, np.ndarray]:
+def predict_encoded(predictor: Predictor, encoded: Sequence[Encoded], hashes: Sequence[str],
+                    prior: bool = True) -> dict[str, np.ndarray]:
     """Scores and uncertainties of encoded graphs. Graphs with the same hash are one network:
     each is predicted once and its numbers shared, so two exports of it never differ, not even by
     floating-point rounding. A checkpoint with a zero-shot prior (``meta["prior"]``,
-    :class:`gennape.runtime.prior.Prior`) blends it into the GNN's score; ``uncertainty`` is the
+    :class:`gennape.runtime.prior.Prior`) blends it into the GNN's score unless ``prior`` is False
+    (networks of a task it was trained on: the GNN alone ranks those best); ``uncertainty`` is the
     half-width of an adapted checkpoint's calibrated interval (``meta["interval"]``), NaN without one."""
     first: dict[str, int] = {}
     rep = [first.setdefault(h, i) for i, h in enumerate(hashes)]  # each graph's first twin
     unique = sorted(first.values())
     res = predictor.predict([encoded[i] for i in unique])
-    if predictor.meta.get("prior"):
-        prior = Prior.from_meta(predictor.meta["prior"])
-        res = {**res, "score": prior.scores([encoded[i] for i in unique], res["score"])}
+    if prior and predictor.meta.get("prior"):
+        blend = Prior.from_meta(predictor.meta["prior"])
+        res = {**res, "score": blend.scores([encoded[i] for i in unique], res["score"])}
     interval = predictor.meta.get("interval")
     half = (Interval.from_meta(interval).half_width(res["uncertainty"]) if interval
             else np.full(len(unique), np.nan))  # no calibrated interval: none printed
@@ -456,7 +458,9 @@ def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathL
         notes.append(Note(own.note(), "info"))
     t_predict = time.perf_counter()
     if graphs:
-        res = predict_encoded(predictor, encoded, [cg.hash for _, cg in graphs])
+        # --task names a task it trained on: the networks are of that family, where the GNN alone
+        # ranks best (docs/transfer.md); otherwise the zero-shot blend with its prior
+        res = predict_encoded(predictor, encoded, [cg.hash for _, cg in graphs], prior=task is None)
         acc = to_accuracy(res["score"]) if to_accuracy is not None else None
         for i, (p, cg) in enumerate(graphs):
             score, unc = (float(res["score"][i]) - low) / unit, float(res["uncertainty"][i])  # unc: accuracy points

@@ -8,7 +8,8 @@ share its batch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -128,6 +129,17 @@ def predict(net: GennapeNet, graphs: Sequence[Data] | GraphBatch, batch_size: in
             raise TypeError("a net with a prior predicts a list of graphs, not a GraphBatch")
         res["accuracy"] = net.prior.scores([_arrays(g) for g in graphs], res["accuracy"])
     return res if details else res["accuracy"]
+
+
+@contextmanager
+def without_prior(net: GennapeNet) -> Iterator[GennapeNet]:
+    """``net`` with its zero-shot prior set aside (restored on exit): the GNN alone, for networks
+    of a family it was trained on."""
+    prior, net.prior = getattr(net, "prior", None), None
+    try:
+        yield net
+    finally:
+        net.prior = prior
 
 
 def _arrays(g: Data | Mapping[str, Tensor]) -> dict[str, np.ndarray]:
