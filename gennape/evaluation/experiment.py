@@ -98,15 +98,17 @@ def stored_baselines(family: Family, names: list[str]) -> StoredBaselines:
 
 
 def zero_shot_rows(nets: dict[str, GennapeNet], family: Family, baselines: list[str], stored: StoredBaselines,
-                   setting: str = "zero-shot") -> list[dict[str, Any]]:
+                   setting: str = "zero-shot", quantiles: list[float] | None = None) -> list[dict[str, Any]]:
     """Zero-shot rows on every architecture of ``family`` (with the fully stored features alone),
-    then, when some features are stored for part of it, on that part with those features too."""
+    then, when some features are stored for part of it, on that part with those features too.
+    ``quantiles``: the family's label quantiles where the nets were trained on its task (a score
+    model's MAE is then of its score on that scale), else None."""
     full = [f"feature:{n}" for n in stored.full]
-    rows = zero_shot(nets, family, baselines + full, setting)
+    rows = zero_shot(nets, family, baselines + full, setting, quantiles)
     if stored.subset:
         part = [f"feature:{n}" for n in stored.partial]
         rows += zero_shot(nets, family.subset(stored.subset), baselines + full + part,
-                          f"{setting}, {len(stored.subset)} with features")
+                          f"{setting}, {len(stored.subset)} with features", quantiles)
     return rows
 
 
@@ -243,6 +245,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     train_g = [g for tr, _, _ in parts for g in tr.graphs]
     val_g = [g for _, va, _ in parts for g in va.graphs]
     tests = [te for _, _, te in parts if len(te)]
+    # each training task's scale, from its training part alone: what a score model's MAE is read on
+    scales = {tr.key: label_quantiles(tr) for tr, _, _ in parts}
     weights = None
     if len(sources) > 1 and d.get("task_alpha") is not None:  # every task its share of the draws
         shares = task_weights({fam.key: len(tr) for fam, (tr, _, _) in zip(sources, parts)}, float(d.task_alpha))
@@ -277,7 +281,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                                          "tasks": {fam.key: label_quantiles(fam) for fam in sources},
                                          "overrides": overrides()})
             print(f"checkpoint: {ckpt}")
-        rows = [r for te in tests for r in zero_shot_rows(nets, te, baselines, stored_of[te.key], "in-family test")]
+        rows = [r for te in tests
+                for r in zero_shot_rows(nets, te, baselines, stored_of[te.key], "in-family test", scales[te.key])]
         for fam in targets:
             stored = stored_of[fam.key]
             rows += zero_shot_rows(nets, fam, baselines, stored)
