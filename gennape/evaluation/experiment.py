@@ -24,6 +24,7 @@ from gennape.evaluation import lofo as lofo_report
 from gennape.evaluation.evaluate import (aggregate_seeds, fine_tuned, markdown_tables, save_results, split_indices,
                                          uncertainty_check, zero_shot)
 from gennape.evaluation.finetune_cache import FinetuneCache
+from gennape.evaluation.metric_keys import info_metrics, row_metrics
 from gennape.evaluation.protocol import DEFAULT, get_protocol, register_protocol
 from gennape.evaluation.provenance import code_version, overrides, previous_info
 from gennape.evaluation.resume import check_same_run
@@ -165,17 +166,16 @@ def label_quantiles(fam: Family, n: int = 101) -> list[float]:
 
 
 def _log(logger: Any, rows: list[dict[str, Any]], info: dict[str, Any], out_dir: Path) -> None:
+    """The results into the run's logger: its own way where it has one (``log_results``:
+    :class:`gennape.evaluation.wandb_log.RunLogger`), else every metric once, under the keys of
+    :mod:`gennape.evaluation.metric_keys`."""
     if logger is None:
         return
-    metrics = {f"{r['family']}/{r['setting']}/{r['method']}/{m}": r[m]
-               for r in rows for m in ("srcc", "kendall", "ndcg10", "mae") if r.get(m) is not None}
-    logger.log_metrics({**metrics, **{k: v for k, v in info.items() if isinstance(v, (int, float))}})
-    if hasattr(logger, "log_text"):  # W&B: the table as a table
-        cols = ["family", "setting", "method", "srcc", "kendall", "ndcg10", "mae"]
-        logger.log_text("results", columns=cols, data=[[r.get(c) for c in cols] for r in rows])
-    if hasattr(logger, "log_image"):
-        for png in sorted(out_dir.glob("*.png")):
-            logger.log_image(png.stem, [str(png)])
+    if hasattr(logger, "log_results"):
+        logger.log_results(rows, info, out_dir)
+        return
+    logger.log_metrics({**row_metrics(rows), **info_metrics(info)})
+    logger.save()
 
 
 @register_protocol("transfer")
@@ -314,8 +314,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if cfg.eval.plots:
         _plots(nets, cfg.model.name, [*tests, *targets], {te.key for te in tests}, out_dir)
     _log(logger, rows, info, out_dir)
-    if logger is not None and hasattr(logger, "experiment") and hasattr(logger.experiment, "finish"):
-        logger.experiment.finish()
     return {"rows": rows, "info": info, "output_dir": str(out_dir)}
 
 
