@@ -135,6 +135,17 @@ def model_output(net: GennapeNet, quantiles: Sequence[float] | None) -> str:
     return "score" if quantiles is None else "task accuracy"
 
 
+def task_scale(net: GennapeNet, pred: np.ndarray, quantiles: Sequence[float] | None) -> tuple[np.ndarray, str]:
+    """``net``'s predictions on the task's scale where there is one, and what they are: an
+    ``accuracy``; a score read off the task's label ``quantiles`` (``task accuracy``); else the
+    score itself, named by the labels' normalisation (``rank_gauss``, ``quantile``)."""
+    if calibrated(net):
+        return pred, "accuracy"
+    if quantiles is None:
+        return pred, net.labels
+    return score_to_accuracy(pred, quantiles, net.labels), "task accuracy"
+
+
 def _score_all(models: dict[str, GennapeNet], baselines: Sequence[str], graphs: Sequence[Data],
                y: np.ndarray, fitted: dict[str, np.ndarray] | None = None,
                quantiles: Sequence[float] | None = None) -> dict[str, dict[str, float]]:
@@ -151,9 +162,10 @@ def _score_all(models: dict[str, GennapeNet], baselines: Sequence[str], graphs: 
         pred = predict(net, graphs)
         if calibrated(net):
             return scored(pred)
-        out = scored(pred, RANKING_METRICS)
-        if quantiles is not None:
-            out["mae"] = get_metric("mae")(y, score_to_accuracy(pred, quantiles, net.labels))
+        out = scored(pred, RANKING_METRICS)  # of the score itself; the MAE on the task's scale
+        values, kind = task_scale(net, pred, quantiles)
+        if kind == "task accuracy":
+            out["mae"] = get_metric("mae")(y, values)
         return out
 
     out = {name: model_scores(net) for name, net in models.items()}

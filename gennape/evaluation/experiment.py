@@ -22,7 +22,7 @@ from torch_geometric.data import Data
 from gennape.core.paths import PROJECT_ROOT
 from gennape.evaluation import lofo as lofo_report
 from gennape.evaluation.evaluate import (aggregate_seeds, fine_tuned, markdown_tables, save_results, split_indices,
-                                         uncertainty_check, zero_shot)
+                                         task_scale, uncertainty_check, zero_shot)
 from gennape.evaluation.finetune_cache import FinetuneCache
 from gennape.evaluation.metric_keys import info_metrics, row_metrics
 from gennape.evaluation.protocol import DEFAULT, get_protocol, register_protocol
@@ -312,7 +312,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
               f"{u['srcc_uncertainty_abs_error']}, MAE most/least certain quarter "
               f"{u['mae_most_certain_quarter']:.2f} / {u['mae_least_certain_quarter']:.2f}")
     if cfg.eval.plots:
-        _plots(nets, cfg.model.name, [*tests, *targets], {te.key for te in tests}, out_dir)
+        _plots(nets, cfg.model.name, [*tests, *targets], {te.key for te in tests}, scales, out_dir)
     _log(logger, rows, info, out_dir)
     return {"rows": rows, "info": info, "output_dir": str(out_dir)}
 
@@ -359,19 +359,24 @@ def lofo(cfg: DictConfig) -> dict[str, Any]:
     return {"rows": rows, "info": info, "summary": summary, "output_dir": str(out_dir)}
 
 
-def _plots(nets: dict[str, GennapeNet], main: str, families: list[Family], tests: set[str], out_dir: Path) -> None:
-    from gennape.model.plots import embedding_pca, pred_vs_true
+def _plots(nets: dict[str, GennapeNet], main: str, families: list[Family], tests: set[str],
+           scales: dict[str, list[float]], out_dir: Path) -> None:
+    """``pred_vs_true_<task>.png`` for every family (each prediction on its task's scale where the
+    main model has one: ``scales``, the training tasks' label quantiles, for their test parts) and
+    ``embedding.png``."""
+    from gennape.model.plots import embedding_figure, pred_vs_true_figure, save
 
     net = nets[main]
     embeddings = {}
     for fam in families:
         res = predict(net, fam.graphs, details=True)
-        label = f"{fam.key} (test)" if fam.key in tests else fam.key
-        pred_vs_true(fam.y, res["accuracy"], f"{main}: {label}",
-                     out_dir / f"pred_vs_true_{fam.key.replace('/', '_')}.png")
+        label = f"{fam.key} (in-family test)" if fam.key in tests else f"{fam.key} (zero-shot)"
+        pred, scale = task_scale(net, res["accuracy"], scales[fam.key] if fam.key in tests else None)
+        save(pred_vs_true_figure(fam.y, pred, f"{main} on {label}", scale),
+             out_dir / f"pred_vs_true_{fam.key.replace('/', '_')}.png")
         embeddings[label] = res["embedding"]
     if embeddings:
-        embedding_pca(embeddings, out_dir / "embedding.png")
+        save(embedding_figure(embeddings, f"graph embeddings of {main} (PCA)"), out_dir / "embedding.png")
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
