@@ -270,8 +270,9 @@ def test_adapting_leaves_nothing_in_the_temp_folder_and_train_log_holds_the_run(
 
 def test_adapting_prints_no_library_banners(adapted):
     lines = adapted["run"].stderr.splitlines()
-    assert len(lines) == 2, lines  # where the checkpoint went, and the summary
-    assert lines[0].startswith("adapted checkpoint saved to ") and lines[1].startswith(f"{len(NETS)} ranked, 0 failed")
+    assert len(lines) == 3, lines  # where the checkpoint went, what the columns are, and the summary
+    assert lines[0].startswith("adapted checkpoint saved to ") and lines[2].startswith(f"{len(NETS)} ranked, 0 failed")
+    assert lines[1].startswith("predicted accuracy: on custom's scale (2 labels, 61.50-72.00")
 
 
 def test_pytest_filters_the_library_warnings_by_their_exact_message(tmp_path):

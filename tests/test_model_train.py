@@ -178,3 +178,20 @@ def test_wandb_logger_runs_offline_and_keeps_tables_and_plots(tmp_path, monkeypa
     assert any(f.startswith("results_") and f.endswith(".table.json") for f in files)
     assert any(f.startswith("embedding") and f.endswith(".png") for f in files)
     assert any(f.startswith("pred_vs_true_nb101") for f in files)
+
+
+def test_a_prior_is_fitted_on_training_tasks_shipped_and_dropped_by_fine_tuning(tmp_path, monkeypatch):
+    """``model.prior``: fitted on the training split, blended into every zero-shot score (FLOPs
+    alone at weight 0: the run's gennape row ranks exactly like FLOPs), written to the checkpoint,
+    and dropped by fine-tuning, whose rows are the adapted GNN's."""
+    monkeypatch.setattr(train_mod, "load_task", _fake_load_task)
+    res = train_mod.train(_cfg(tmp_path / "run", "+model.prior={name: flops, kind: linear, columns: [log_flops], "
+                                                 "gnn_weight: 0.0}", "eval.fine_tune.seeds=1", "eval.plots=false"))
+    rows = {(r["family"], r["setting"], r["method"]): r for r in res["rows"]}
+    for fam in ("nb101", "nb301"):
+        assert rows[fam, "zero-shot", "gennape"]["srcc"] == pytest.approx(rows[fam, "zero-shot", "flops"]["srcc"])
+        assert rows[fam, "fine-tuned (10)", "gennape"]["srcc_flops"] < 0.999  # the GNN, not the prior
+    ckpt = load_checkpoint(tmp_path / "run" / "model.ckpt")
+    prior = ckpt.meta["prior"]
+    assert prior["name"] == "flops" and prior["columns"] == ["log_flops"] and prior["coef"][0] > 0
+    assert prior["info"]["tasks"] == ["nb201"]

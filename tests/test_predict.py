@@ -155,7 +155,7 @@ def test_predict_files_ranks_and_keeps_going_past_bad_files(ckpt_path, onnx_dir,
     medium = {s: from_module(_cnn(*NETS["medium"]), torch.randn(1, 3, s, s)).flops for s in (32, 48)}
     assert by_name["medium"].flops == pytest.approx(medium[48]) and medium[48] > 2 * medium[32]
     assert by_name["wide"].params > by_name["small"].params
-    assert all(p.uncertainty is not None and p.uncertainty >= 0 for p in ok)
+    assert all(p.uncertainty is None for p in ok)  # a zero-shot score has no calibrated interval
 
 
 def test_predict_cli_json_table_csv(ckpt_path, onnx_dir, capsys):
@@ -229,9 +229,14 @@ def test_labels_adapt_the_checkpoint_and_put_every_file_on_their_scale(ckpt_path
     assert {n for n, p in ok.items() if p.labelled} == {"small.onnx", "deep.onnx", "wide.onnx"}
     assert ok["deep.onnx"].given_accuracy == 72.0 and ok["medium.onnx"].given_accuracy is None
     assert all(50 < p.predicted_accuracy < 85 for p in ok.values())  # the labels' scale
-    assert notes == [f"adapted checkpoint saved to {saved}"]
+    assert notes[0] == f"adapted checkpoint saved to {saved}"
+    assert notes[1].startswith("predicted accuracy: on custom's scale (3 labels, 61.50-72.00") and len(notes) == 2
+    # the score is the accuracy's position among the labels, not the accuracy again
+    assert all(p.score == pytest.approx((p.predicted_accuracy - 61.5) / 10.5, abs=1e-6) for p in ok.values())
     adapted = load_checkpoint(saved)
     assert adapted.meta["adapted"]["labels"] == 3 and adapted.net.labels == "raw"
+    assert adapted.meta["interval"] is None and all(p.uncertainty is None for p in ok.values())  # 3 labels: none held out
+    assert adapted.meta["adapted"]["task"] == "custom" and list(adapted.meta["tasks"]) == ["custom"]
     again = predict_files([onnx_dir], saved)  # the saved copy predicts accuracies on its own
     assert {Path(p.file).name: round(p.predicted_accuracy, 4) for p in again if p.error is None} == \
         {n: round(p.predicted_accuracy, 4) for n, p in ok.items()}
@@ -269,3 +274,26 @@ def test_list_tasks_and_task_flag(ckpt_path, onnx_dir, capsys):
     assert json.loads(capsys.readouterr().out)[0]["predicted_accuracy"] is not None
     assert predict_cli.main([str(onnx_dir / "small.onnx"), "--checkpoint", str(ckpt_path), "--task", "nb101"]) == 2
     assert "not trained on it" in capsys.readouterr().err
+
+
+def test_adapting_on_20_labels_calibrates_an_interval_on_the_held_out_fifth(ckpt_path):
+    """From 20 labels on, fine-tuning holds a fifth out for early stopping; they also calibrate
+    the printed interval, which the adapted checkpoint carries and its predictions use."""
+    from gennape.graph.encoding import encode_arrays
+    from gennape.inference.adapt import adapt
+    from gennape.inference.predict import load_predictor, predict_encoded
+    from gennape.model.pipeline import FinetuneConfig
+    from gennape.runtime.interval import Interval
+
+    cgs = [from_module(_cnn(w, depth, k), torch.randn(1, 3, 32, 32)) for w in (4, 8, 12, 16, 24)
+           for depth in (1, 2) for k in (3, 5)]
+    graphs = [record_to_data(graph_to_record(cg)) for cg in cgs]
+    acc = np.array([55.0 + 2 * i + (i % 3) for i in range(len(graphs))])
+    cfg = FinetuneConfig(samples=0, epochs=3, seeds=1, batch_size=8, refit_transform=True, divide_by_flops=False,
+                         early_stop_min=20, val_fraction=0.2, patience=5)
+    tuned = adapt(load_checkpoint(ckpt_path), graphs, acc, cfg, trainer_kwargs={"max_epochs": 3})
+    interval = Interval.from_meta(tuned.meta["interval"])
+    assert interval.n == 4 and interval.level == 0.8 and interval.q > 0
+    res = predict_encoded(load_predictor(tuned), [encode_arrays(cg) for cg in cgs], [cg.hash for cg in cgs])
+    spread = predict(tuned.net, graphs, details=True)["uncertainty"]
+    assert res["uncertainty"] == pytest.approx(interval.half_width(spread), rel=1e-3, abs=1e-3)

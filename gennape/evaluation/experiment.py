@@ -35,6 +35,7 @@ from gennape.model.dataset import Family
 from gennape.model.feature_select import select as select_features
 from gennape.model.pipeline import FinetuneConfig, PretrainConfig, RegressConfig, fit, predict
 from gennape.model.predictor import GennapeNet, build_net
+from gennape.model.rankers import training_prior
 from gennape.runtime.auxiliary import GRAPH_FEATURES, attach_features, stored_coverage
 
 
@@ -269,15 +270,20 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             nets[name], info[f"{name}/seed{seed}"] = build_and_fit(
                 mc, train_g, val_g, trainer_kwargs, logger, out_dir / f"{name}_seed{seed}", seed, resume, attached,
                 d.labels, weights, d.get("draws_per_epoch"))
+        main_cfg = configs[cfg.model.name]
+        if main_cfg.get("prior"):  # the zero-shot prior, fitted on the training split alone
+            nets[cfg.model.name].prior = training_prior(main_cfg["prior"], [(fam.key, tr.graphs, tr.y)
+                                                                            for fam, (tr, _, _) in zip(sources, parts)])
         nets |= references
         if seed == cfg.seeds[0]:
-            main_cfg = configs[cfg.model.name]
             ckpt = save_checkpoint(out_dir / "model.ckpt", nets[cfg.model.name], main_cfg,
                                    aux_features=main_cfg["aux_features"], aux_scaling=main_cfg["aux_scaling"],
                                    meta={"family": ", ".join(fam.key for fam in sources),
                                          "target": ", ".join(fam.target for fam in sources), "seed": seed,
                                          "train_size": len(train_g), "labels": d.labels,
                                          "aux_selection": selection.get(cfg.model.name),
+                                         **({"prior": nets[cfg.model.name].prior.to_meta()}
+                                            if getattr(nets[cfg.model.name], "prior", None) else {}),
                                          "tasks": {fam.key: label_quantiles(fam) for fam in sources},
                                          "overrides": overrides()})
             print(f"checkpoint: {ckpt}")

@@ -21,9 +21,12 @@ from lightning.pytorch.callbacks import Callback
 from torch_geometric.data import Data
 
 from gennape.inference.labels import MIN_LABELS, LabelError, check_labels, read_labels  # noqa: F401 - re-exported
+from gennape.inference.tasks import DEFAULT_TASK_NAME, check_task_name, fitted_meta
 from gennape.model.checkpoint import Checkpoint
-from gennape.model.pipeline import FinetuneConfig, fine_tune
+from gennape.model.pipeline import FinetuneConfig, fine_tune, split_labels
+from gennape.model.prediction import predict
 from gennape.model.predictor import GennapeNet
+from gennape.runtime.interval import calibrate
 
 # The evaluation protocol's fine-tuning (conf/config.yaml eval.fine_tune), for the user's labels.
 DEFAULT_FINETUNE = FinetuneConfig(samples=0, epochs=300, seeds=1, batch_size=16, lr=1e-3, encoder_lr_scale=1.0,
@@ -86,14 +89,32 @@ def adapt_net(net: GennapeNet, graphs: Sequence[Data], accuracies: Sequence[floa
         kw["callbacks"] = [*(kw.get("callbacks") or ()), EpochBar(min(cfg.epochs, cap) if cap else cfg.epochs)]
     tuned = fine_tune(net, labelled, replace(cfg, samples=len(labelled)), kw, seed)
     tuned.eval()
+    tuned.prior = None  # fitted to the labels, the GNN speaks alone: no zero-shot prior any more
     return tuned
 
 
 def adapt(ckpt: Checkpoint, graphs: Sequence[Data], accuracies: Sequence[float],
           cfg: FinetuneConfig = DEFAULT_FINETUNE, seed: int = 0, trainer_kwargs: dict | None = None,
-          progress: bool = False) -> Checkpoint:
-    """:func:`adapt_net` on a checkpoint: the adapted checkpoint (its metadata says so)."""
+          progress: bool = False, task: str = DEFAULT_TASK_NAME, source: str = "") -> Checkpoint:
+    """:func:`adapt_net` on a checkpoint: the adapted checkpoint, fitted to the task ``task`` (the
+    labels), which its metadata names with the labels' range and count and ``source``, the
+    checkpoint it came from (:func:`gennape.inference.tasks.fitted_meta`). The zero-shot prior is
+    dropped: the adapted network's output is the accuracy."""
+    check_task_name(task)  # before fine-tuning
     tuned = adapt_net(ckpt.net, graphs, accuracies, cfg, seed, trainer_kwargs, progress)
-    meta = {**ckpt.meta, "adapted": {"labels": len(graphs), "from": ckpt.meta.get("family", ""),
-                                     "accuracy_range": [float(min(accuracies)), float(max(accuracies))]}}
+    meta = fitted_meta({k: v for k, v in ckpt.meta.items() if k != "prior"}, ckpt.net.labels, accuracies, task, source)
+    meta["interval"] = held_out_interval(tuned, graphs, accuracies, cfg, seed)
     return replace(ckpt, net=tuned, meta=meta)
+
+
+def held_out_interval(tuned: GennapeNet, graphs: Sequence[Data], accuracies: Sequence[float],
+                      cfg: FinetuneConfig = DEFAULT_FINETUNE, seed: int = 0) -> dict | None:
+    """The conformal interval (``gennape.runtime.interval``) calibrated on the labels that
+    fine-tuning held out for early stopping (the same split: ``split_labels``, same seed); None
+    with too few labels to hold any out."""
+    _, held = split_labels(list(range(len(graphs))), cfg, seed)
+    if not held:
+        return None
+    res = predict(tuned, [graphs[i] for i in held], details=True)
+    interval = calibrate(np.asarray(accuracies, dtype=np.float64)[held], res["accuracy"], res["uncertainty"])
+    return interval.to_meta() if interval is not None else None

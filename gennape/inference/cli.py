@@ -2,7 +2,7 @@
 
     python predict.py model_a.onnx model_b.onnx
     python predict.py models/ --format json
-    python predict.py models/ --labels known.csv [--save-checkpoint adapted.ckpt]
+    python predict.py models/ --labels known.csv [--task-name mine] [--save-checkpoint adapted.ckpt]
     python predict.py models/ --task nb201/cifar100       # accuracies on a task the model knows
     python predict.py --list-tasks
     python predict.py dynamic_hw.onnx --input-size 224 224
@@ -10,12 +10,17 @@
 
 Folders are searched for ``*.onnx``. Files that fail are reported with the reason and never stop
 the others; the exit code is 1 if any failed. ``score``: higher = predicted better, a function
-of the file alone (scores of two calls compare). ``predicted_accuracy`` is given only where the model is calibrated: after
-``--labels`` (a ``file,accuracy`` CSV of some of the files: a copy of the checkpoint is adapted
-to them, and every file is predicted on their scale), or with ``--task`` naming a task the
-checkpoint was trained on; otherwise it is blank. ``uncertainty`` is the spread of the fuzzy heads
-around the score (its unit): higher means the heads disagree; how far that tracks the error is
-measured in docs/results.md. A model exported with a dynamic height and width needs
+of the file alone (scores of two calls compare): the model's output, or for an adapted checkpoint
+the predicted accuracy's position among its labels (0 = the lowest, 1 = the highest).
+``predicted_accuracy`` is given only where the model is calibrated: after ``--labels`` (a
+``file,accuracy`` CSV of some of the files: a copy of the checkpoint is adapted to them, a task
+named by ``--task-name``, and every file is predicted on their scale), with a checkpoint so
+adapted (its task is its default and only one), or with ``--task`` naming a task the checkpoint
+was trained on; otherwise it is blank. ``uncertainty`` (``± 80%``) is the half-width of an 80 %
+interval around the predicted accuracy, in accuracy points, for an adapted checkpoint: calibrated
+on the fifth of its labels held out for early stopping (20 labels or more; docs/transfer.md
+measures its coverage on unseen families); blank zero-shot, where no interval we could calibrate
+covered what it claimed. A model exported with a dynamic height and width needs
 ``--input-size H W``.
 """
 
@@ -34,6 +39,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the rest is imported after the arguments are parsed: --help answers at once
     from gennape.inference.predict import Prediction
+    from gennape.inference.tasks import FittedTask
 
 COLUMNS = ("rank", "score", "predicted_accuracy", "uncertainty", "flops", "params", "labelled", "given_accuracy",
            "file", "error")
@@ -46,7 +52,7 @@ def _num(v: float | None, fmt: str) -> str:
 def as_table(preds: list[Prediction]) -> str:
     """A plain-text table, best first, failures at the end."""
     labelled = any(p.labelled for p in preds)
-    head = ("rank", "score", "pred. acc", "± unc.", "MFLOPs", "params", *(("label",) if labelled else ()), "file")
+    head = ("rank", "score", "pred. acc", "± 80%", "MFLOPs", "params", *(("label",) if labelled else ()), "file")
     rows = [head]
     for p in preds:
         if p.error is None:
@@ -82,13 +88,20 @@ FORMATS: dict[str, Callable[[list[Prediction]], str]] = {"table": as_table, "csv
 
 
 def list_tasks(checkpoint: str) -> int:
-    """Print the tasks the checkpoint can put accuracies on (``--task``), and the features it reads
-    (on stderr, so that the task list stays one task per line)."""
-    from gennape.inference.predict import checkpoint_tasks, load_predictor
+    """Print the tasks the checkpoint can put accuracies on (``--task``), one a line: an adapted
+    checkpoint's own task (its labels' count and range) first. On stderr, so that the task list
+    stays one task per line: the features it reads, and the tasks an adapted checkpoint no longer
+    fits."""
+    from gennape.inference.predict import checkpoint_tasks, fitted, load_predictor
 
-    names = load_predictor(checkpoint).aux_features
+    predictor = load_predictor(checkpoint)
+    names = predictor.aux_features
     print(f"features the checkpoint reads: {', '.join(names) or 'none (the graph alone)'}", file=sys.stderr)
-    tasks = checkpoint_tasks(checkpoint)
+    own = fitted(predictor)
+    if own is not None:
+        _list_fitted(checkpoint, own)
+        return 0
+    tasks = checkpoint_tasks(predictor)
     if not tasks:
         print(f"{checkpoint}: no task; it predicts a ranking score only (adapt it with --labels)")
         return 0
@@ -96,6 +109,19 @@ def list_tasks(checkpoint: str) -> int:
         span = f"labels {q[0]:.2f}-{q[-1]:.2f}" if q else "its output is this task's accuracy"
         print(f"{name}\t{span}")
     return 0
+
+
+def _list_fitted(checkpoint: str, own: FittedTask) -> None:
+    """``--list-tasks`` of an adapted checkpoint: the task it was fitted to (its default), and one
+    line on stderr naming the tasks of the checkpoint it came from, which it no longer fits."""
+    origin = f", adapted from {own.source}" if own.source else ""
+    print(f"{own.shown}\t{own.span()}{origin}; the default task (its output is this task's accuracy)")
+    if own.name is None:
+        print(f"{checkpoint}: adapted by an older gennape, which did not name its task; re-adapt with "
+              f"--labels ... --task-name NAME to name it", file=sys.stderr)
+    if own.base_tasks:
+        print(f"no longer fitted to the {len(own.base_tasks)} task(s) of the checkpoint it was adapted from: "
+              f"{', '.join(own.base_tasks)}", file=sys.stderr)
 
 
 def _terminated(signum: int, frame: object) -> None:
@@ -128,9 +154,14 @@ def main(argv: list[str] | None = None, command: bool = False) -> int:
     ap.add_argument("--save-checkpoint", metavar="PATH",
                     help="with --labels: write the adapted checkpoint to this file, or to PATH/adapted.ckpt "
                          "where PATH is a folder (folders are never created)")
-    ap.add_argument("--task", help="give accuracies on this task's scale (one of --list-tasks)")
+    ap.add_argument("--task-name", metavar="NAME",
+                    help="with --labels: the name of the task they are, kept in the adapted checkpoint (default: "
+                         "custom)")
+    ap.add_argument("--task", help="give accuracies on this task's scale (one of --list-tasks; an adapted "
+                                   "checkpoint's default is its own task)")
     ap.add_argument("--list-tasks", action="store_true",
-                    help="the tasks the checkpoint was trained on (and the features it reads), and exit")
+                    help="the tasks the checkpoint was trained on, or adapted to (and the features it reads), "
+                         "and exit")
     ap.add_argument("--no-features", action="store_true",
                     help="skip the zero-cost proxies and NNGP the checkpoint takes (computed on 64 shipped "
                          "CIFAR-10 images, which loads torch); they count as missing, and FLOPs and params "
@@ -145,6 +176,14 @@ def main(argv: list[str] | None = None, command: bool = False) -> int:
         ap.error("--input-size takes two positive integers")
     if args.save_checkpoint and not args.labels:
         ap.error("--save-checkpoint needs --labels")
+    if args.task_name is not None and not args.labels:
+        ap.error("--task-name needs --labels")
+    from gennape.inference.tasks import DEFAULT_TASK_NAME, TaskNameError, check_task_name
+
+    try:
+        task_name = check_task_name(args.task_name if args.task_name is not None else DEFAULT_TASK_NAME)
+    except TaskNameError as e:
+        ap.error(str(e))
     from gennape.inference.predict import DEFAULT_CHECKPOINT, SaveError, TaskError, note_level, predict_files, quiet_libraries
     from gennape.runtime.checkpoint_file import CheckpointError
 
@@ -163,6 +202,7 @@ def main(argv: list[str] | None = None, command: bool = False) -> int:
         preds = predict_files(args.paths, args.checkpoint, timings, features=not args.no_features,
                               input_size=tuple(args.input_size) if args.input_size else None,
                               labels=args.labels, task=args.task, save_checkpoint=args.save_checkpoint, notes=notes,
+                              task_name=task_name,
                               # a busy machine makes torch's threads contend: one, unless the user chose
                               threads=None if "OMP_NUM_THREADS" in os.environ else 1, progress=True)
     except (CheckpointError, TaskError, SaveError) as e:

@@ -30,8 +30,11 @@ from gennape.graph.encoding import encode_arrays
 from gennape.graph.errors import GraphError, first_line
 from gennape.graph.ir import ComputeGraph
 from gennape.graph.onnx_frontend import from_onnx
+from gennape.inference.tasks import DEFAULT_TASK_NAME, FittedTask, check_task_name, fitted_task, spoken_tasks
 from gennape.runtime.auxiliary import aux_row, compute_for_graphs, scale
+from gennape.runtime.interval import Interval
 from gennape.runtime.net import Predictor, Runtime, UnsupportedNetwork
+from gennape.runtime.prior import Prior
 
 if TYPE_CHECKING:
     from gennape.model.checkpoint import Checkpoint
@@ -48,7 +51,8 @@ class Prediction:
     Args:
         file: the input path.
         score: the predictor's output; higher = predicted better. A function of the file alone (and the
-            checkpoint), so scores of two calls compare.
+            checkpoint), so scores of two calls compare. An adapted checkpoint's is its predicted
+            accuracy's position among its labels (:func:`score_scale`).
         predicted_accuracy: the score on a task's accuracy scale, where the checkpoint is
             calibrated for it (:func:`calibration`); None otherwise.
         rank: 1 = highest score among the models that succeeded.
@@ -56,8 +60,10 @@ class Prediction:
         params: parameters of the canonical graph (BatchNorm folded; a bias on every Conv / Linear
             except one feeding straight into another affine layer, see
             ``gennape.graph.canonical.canonical_bias``), whatever biases the file stores.
-        uncertainty: spread of the heads around the score (in the score's unit, see
-            ``gennape.model.pipeline.head_spread``).
+        uncertainty: half-width of an 80 % interval around the predicted accuracy, in accuracy
+            points, calibrated on the labels an adapted checkpoint held out
+            (``gennape.runtime.interval``); None for a zero-shot score, which has no unit to give
+            an interval in.
         labelled: the file was one of the labels the checkpoint was adapted on.
         given_accuracy: its label, for a labelled file.
         error: why this file has no prediction.
@@ -181,11 +187,20 @@ def encode_graphs(predictor: Predictor, graphs: Sequence[ComputeGraph], features
 def predict_encoded(predictor: Predictor, encoded: Sequence[Encoded], hashes: Sequence[str]) -> dict[str, np.ndarray]:
     """Scores and uncertainties of encoded graphs. Graphs with the same hash are one network:
     each is predicted once and its numbers shared, so two exports of it never differ, not even by
-    floating-point rounding."""
+    floating-point rounding. A checkpoint with a zero-shot prior (``meta["prior"]``,
+    :class:`gennape.runtime.prior.Prior`) blends it into the GNN's score; ``uncertainty`` is the
+    half-width of an adapted checkpoint's calibrated interval (``meta["interval"]``), NaN without one."""
     first: dict[str, int] = {}
     rep = [first.setdefault(h, i) for i, h in enumerate(hashes)]  # each graph's first twin
     unique = sorted(first.values())
     res = predictor.predict([encoded[i] for i in unique])
+    if predictor.meta.get("prior"):
+        prior = Prior.from_meta(predictor.meta["prior"])
+        res = {**res, "score": prior.scores([encoded[i] for i in unique], res["score"])}
+    interval = predictor.meta.get("interval")
+    half = (Interval.from_meta(interval).half_width(res["uncertainty"]) if interval
+            else np.full(len(unique), np.nan))  # no calibrated interval: none printed
+    res = {**res, "uncertainty": half}
     row = {i: k for k, i in enumerate(unique)}
     take = [row[r] for r in rep]
     return {"score": res["score"][take], "uncertainty": res["uncertainty"][take]}
@@ -210,25 +225,40 @@ def rank(preds: list[Prediction]) -> list[Prediction]:
 
 def checkpoint_tasks(checkpoint: str | os.PathLike | Checkpoint | Predictor | None) -> dict[str, list[float] | None]:
     """The tasks a checkpoint can put accuracies on: task key -> its label quantiles (a score
-    model trained on several tasks), or None (a model trained on one task's accuracies, whose
-    output is that task's accuracy)."""
+    model trained on several tasks), or None (a model whose output is that task's accuracy: trained
+    on one task, or adapted, which speaks for the task it was fitted to only; see
+    :func:`gennape.inference.tasks.spoken_tasks`)."""
     predictor = load_predictor(checkpoint)
-    tasks = predictor.meta.get("tasks")
-    if isinstance(tasks, dict) and tasks:
-        return {str(k): (list(v) if predictor.labels != "raw" else None) for k, v in tasks.items()}
-    family = str(predictor.meta.get("family", "")).strip()
-    return {family: None} if family and predictor.labels == "raw" and "," not in family else {}
+    return spoken_tasks(predictor.meta, predictor.labels)
 
 
 class TaskError(ValueError):
     """``task`` names no task the checkpoint was trained on."""
 
 
+def fitted(predictor: Predictor) -> FittedTask | None:
+    """The task an adapted predictor was fitted to, whose accuracy its output is; None otherwise."""
+    return fitted_task(predictor.meta) if predictor.labels == "raw" else None
+
+
+def score_scale(predictor: Predictor) -> tuple[float, float]:
+    """``(low, unit)``: the score shown is the predictor's output less ``low``, in ``unit``s. An adapted predictor outputs accuracies: its score is their position among the
+    labels (0 = the lowest, 1 = the highest), never the predicted accuracy again; any other's is
+    its output as it is."""
+    task = fitted(predictor)
+    return task.scale() if task is not None else (0.0, 1.0)
+
+
 def calibration(predictor: Predictor, task: str | None) -> Callable[[np.ndarray], np.ndarray] | None:
-    """How to turn the predictor's scores into accuracies: after adaptation (``meta["adapted"]``)
-    its output is the accuracy; with ``task`` (one it was trained on), the score read on that
-    task's scale; otherwise None: an accuracy on a scale the model does not know is never given."""
-    if "adapted" in predictor.meta and predictor.labels == "raw":
+    """How to turn the predictor's outputs into accuracies: an adapted checkpoint's output is the
+    accuracy of the task it was fitted to, its default ``task`` and the only one it takes; with
+    ``task`` (one it was trained on), the output read on that task's scale; otherwise None: an
+    accuracy on a scale the model does not know is never given. A task it does not know is a
+    TaskError of one line naming the ones it knows."""
+    own = fitted(predictor)
+    if own is not None:
+        if task is not None and task != own.name:
+            raise TaskError(own.refusal(task))
         return lambda s: s
     if task is None:
         return None
@@ -337,7 +367,7 @@ def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathL
                   input_size: tuple[int, int] | None = None, labels: str | os.PathLike | None = None,
                   task: str | None = None, save_checkpoint: str | os.PathLike | None = None,
                   notes: list[str] | None = None, threads: int | None = None,
-                  progress: bool = False) -> list[Prediction]:
+                  progress: bool = False, task_name: str = DEFAULT_TASK_NAME) -> list[Prediction]:
     """Predict and rank ONNX files (folders are searched for ``*.onnx``).
 
     Args:
@@ -353,7 +383,9 @@ def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathL
             predicted on the labels' scale. A label of a file that failed is skipped; labels that
             cannot be used (a bad file, fewer than two, all equal) leave the checkpoint as it is,
             with the reason in ``notes``.
-        task: put accuracies on this task's scale (a task the checkpoint was trained on).
+        task: put accuracies on this task's scale (a task the checkpoint was trained on; an adapted
+            checkpoint's default is the task it was fitted to, its only one). One it does not
+            know is a TaskError before any work; with ``labels``, only ``task_name`` is.
         save_checkpoint: write the adapted checkpoint here: a file, or an existing folder (then
             ``<folder>/adapted.ckpt``, :func:`checkpoint_target`); a missing folder is a SaveError
             before any work. A write that fails, or is skipped because the labels cannot be
@@ -366,11 +398,16 @@ def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathL
             machine one thread fine-tunes several times faster than torch's default of one per core.
         progress: with ``labels``, a progress bar over the fine-tuning epochs on stderr (tqdm;
             shown only on a terminal, and only once adapting has taken 2 s).
+        task_name: with ``labels``, the name of the task they are (kept in the adapted checkpoint).
+
+    With an adapted checkpoint (or ``labels``) the score is the predicted accuracy's position
+    among the labels (0 = the lowest, 1 = the highest; :func:`score_scale`), and ``notes`` says so.
     """
     t = time.perf_counter()
     if save_checkpoint is not None:
         save_checkpoint = checkpoint_target(save_checkpoint)
     predictor = load_predictor(checkpoint)
+    _check_task(predictor, task, labels, task_name)
     notes = notes if notes is not None else []
     t_load = time.perf_counter()
     preds: list[Prediction] = []
@@ -406,23 +443,27 @@ def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathL
     adapted = None
     if labels_ok:
         adapted = _adapted(checkpoint, [encoded[k] for k in sorted(usable)], [usable[k] for k in sorted(usable)],
-                           labels, save_checkpoint, notes, threads, progress)
+                           labels, save_checkpoint, notes, threads, progress, task_name)
     if adapted is not None:
         predictor = adapted
     elif save_checkpoint is not None:
         why = "the labels were not used" if labels is not None else "no labels to adapt to"
         notes.append(Note(f"checkpoint not saved: {save_checkpoint}: skipped, {why}"))
-    to_accuracy = calibration(predictor, task)
+    to_accuracy = calibration(predictor, task if adapted is not None or labels is None else None)
+    low, unit = score_scale(predictor)
+    own = fitted(predictor)
+    if own is not None:  # what the columns are, on the task it was fitted to
+        notes.append(Note(own.note(), "info"))
     t_predict = time.perf_counter()
     if graphs:
         res = predict_encoded(predictor, encoded, [cg.hash for _, cg in graphs])
         acc = to_accuracy(res["score"]) if to_accuracy is not None else None
         for i, (p, cg) in enumerate(graphs):
-            score, unc = float(res["score"][i]), float(res["uncertainty"][i])
+            score, unc = (float(res["score"][i]) - low) / unit, float(res["uncertainty"][i])  # unc: accuracy points
             if not math.isfinite(score):
                 p.error = f"{p.file}: the predictor gave a non-finite score"
                 continue
-            p.score, p.uncertainty = score, unc
+            p.score, p.uncertainty = score, (unc if math.isfinite(unc) else None)
             p.predicted_accuracy = float(acc[i]) if acc is not None else None
             p.flops, p.params = _whole(cg.flops), _whole(cg.params)
     if timings is not None:
@@ -431,15 +472,41 @@ def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathL
     return rank(preds)
 
 
+def _check_task(predictor: Predictor, task: str | None, labels: str | os.PathLike | None, task_name: str) -> None:
+    """Refuse, before any work, a task the run cannot put accuracies on (a TaskError): with
+    ``labels``, any but ``task_name`` (whose name is checked too); without, one the checkpoint
+    does not know (:func:`calibration`)."""
+    if labels is None:
+        calibration(predictor, task)
+        return
+    check_task_name(task_name)
+    if task is not None and task != task_name:
+        raise TaskError(f"--task {task}: with --labels the checkpoint is adapted to {task_name} (--task-name) and "
+                        f"puts accuracies on that task only; leave --task out")
+
+
+def _source(checkpoint: str | os.PathLike | Checkpoint | None) -> str:
+    """How an adapted checkpoint names the one it came from: its path as given (the shipped one by
+    its name and gennape's version); "" for a checkpoint loaded in Python."""
+    if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
+        return ""
+    path = Path(checkpoint or DEFAULT_CHECKPOINT)
+    if path.resolve() == DEFAULT_CHECKPOINT.resolve():
+        from gennape import __version__
+
+        return f"the shipped {DEFAULT_CHECKPOINT.name} of gennape {__version__}"
+    return str(checkpoint)
+
+
 def _adapted(checkpoint: str | os.PathLike | Checkpoint | Predictor | None, encoded: Sequence[Encoded],
              accuracies: Sequence[float], labels: str | os.PathLike | None,
              save_checkpoint: str | os.PathLike | None, notes: list[str], threads: int | None = None,
-             progress: bool = False) -> Predictor | None:
-    """The predictor of a copy of the checkpoint adapted to labelled graphs (torch, imported here;
-    ``threads``: its intra-op threads, set before adapting; ``progress``: a bar over the epochs),
-    written to ``save_checkpoint`` if given (a failed write is an error note; the adapted
-    predictor is still returned); None (with the reason in ``notes``) if the labels cannot be
-    used."""
+             progress: bool = False, task_name: str = DEFAULT_TASK_NAME) -> Predictor | None:
+    """The predictor of a copy of the checkpoint adapted to labelled graphs as the task
+    ``task_name`` (torch, imported here; ``threads``: its intra-op threads, set before adapting;
+    ``progress``: a bar over the epochs), written to ``save_checkpoint`` if given (a failed write
+    is an error note; the adapted predictor is still returned); None (with the reason in
+    ``notes``) if the labels cannot be used."""
     from gennape.inference.labels import LabelError, check_labels
 
     if isinstance(checkpoint, Predictor):
@@ -455,7 +522,8 @@ def _adapted(checkpoint: str | os.PathLike | Checkpoint | Predictor | None, enco
         from gennape.model.checkpoint import save_checkpoint as save
 
         ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint or DEFAULT_CHECKPOINT)
-        ckpt = adapt(ckpt, [as_data(e) for e in encoded], accuracies, progress=progress)
+        ckpt = adapt(ckpt, [as_data(e) for e in encoded], accuracies, progress=progress, task=task_name,
+                     source=_source(checkpoint))
     except LabelError as e:
         notes.extend(Note(f"labels not used: {problem}", "error", "labels") for problem in e.problems)
         return None

@@ -106,9 +106,11 @@ def batches(graphs: Sequence[Data] | GraphBatch, batch_size: int = BATCH_SIZE):
 
 @torch.inference_mode()
 def predict(net: GennapeNet, graphs: Sequence[Data] | GraphBatch, batch_size: int = BATCH_SIZE,
-            details: bool = False) -> np.ndarray | dict[str, np.ndarray]:
+            details: bool = False, prior: bool = True) -> np.ndarray | dict[str, np.ndarray]:
     """Predicted accuracies ``[N]`` (or, with ``details``, also the uncertainty (:func:`head_spread`),
-    per-head outputs, memberships and embeddings)."""
+    per-head outputs, memberships and embeddings). A net with a zero-shot ``prior``
+    (:class:`gennape.runtime.prior.Prior`, set by training) blends it into the prediction unless
+    ``prior`` is False."""
     net.eval()
     keys = ("accuracy", "uncertainty", "per_head", "memberships", "embedding") if details else ("accuracy",)
     outs: dict[str, list[Tensor]] = {k: [] for k in keys}
@@ -121,7 +123,17 @@ def predict(net: GennapeNet, graphs: Sequence[Data] | GraphBatch, batch_size: in
             for k in ("per_head", "memberships", "embedding"):
                 outs[k].append(o[k])
     res = {k: torch.cat(v).numpy() for k, v in outs.items()}
+    if prior and getattr(net, "prior", None) is not None:
+        if isinstance(graphs, GraphBatch):
+            raise TypeError("a net with a prior predicts a list of graphs, not a GraphBatch")
+        res["accuracy"] = net.prior.scores([_arrays(g) for g in graphs], res["accuracy"])
     return res if details else res["accuracy"]
+
+
+def _arrays(g: Data | Mapping[str, Tensor]) -> dict[str, np.ndarray]:
+    """The numpy encoding of one graph (what :class:`gennape.runtime.prior.Prior` reads)."""
+    get = g.__getitem__ if isinstance(g, Mapping) else lambda k: getattr(g, k)
+    return {k: get(k).numpy() for k in ("op", "feat", "edge_index", "flops", "params")}
 
 
 def head_spread(net: GennapeNet, out: dict[str, Tensor], acc: Tensor, flops: Tensor) -> Tensor:
@@ -156,5 +168,5 @@ class NetRuntime:
             return {"score": np.zeros(0, np.float32), "uncertainty": np.zeros(0, np.float32)}
         tensors = [{k: torch.from_numpy(np.asarray(v, dtype=np.float32 if k == "flops" else None))
                     for k, v in g.items()} for g in graphs]
-        res = predict(self.ckpt.net, tensors, batch_size, details=True)
+        res = predict(self.ckpt.net, tensors, batch_size, details=True, prior=False)  # predict_encoded blends it
         return {"score": res["accuracy"], "uncertainty": res["uncertainty"]}

@@ -1,6 +1,6 @@
 """One table of every labelled architecture of the corpus, for the transfer study: its task, its
 published accuracy, its stored zero-cost proxies and NNGP, and its :mod:`graph statistics
-<gennape.prior.graph_stats>`. Built from the graph caches and feature stores in a minute.
+<gennape.graph.stats>`. Built from the graph caches and feature stores in a minute.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from gennape.prior.graph_stats import GRAPH_STATS, graph_stats
+from gennape.graph.stats import GRAPH_STATS, graph_stats
 
 # The features predict.py can compute for any file (gennape.features.settings), beside size.
 PROXIES = ("synflow", "nwot", "jacov", "snip", "grad_norm", "zen", "nngp")
@@ -21,7 +21,7 @@ BASELINE_PROXIES = ("l2_norm", "fisher", "grasp", "epe_nas", "plain")
 def task_frame(key: str, proxies: Sequence[str] = PROXIES + BASELINE_PROXIES) -> pd.DataFrame:
     """Task ``key``'s architectures: ``task``, ``family``, ``hash``, ``y``, each proxy (NaN where
     missing) and each graph statistic."""
-    from gennape.model.auxiliary import attach_features
+    from gennape.runtime.auxiliary import attach_features
     from gennape.model.corpus import family_of, load_task
 
     fam = load_task(key)

@@ -13,13 +13,17 @@ value takes the training mean.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gennape.registry import Registry
+from gennape.core.registry import Registry
+from gennape.runtime.prior import Prior
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 QUERY = 64
 
@@ -185,3 +189,42 @@ def fit(kind: str, X: np.ndarray, y: np.ndarray, tasks: Sequence[str], families:
     """Fit the registered ranker ``kind`` on networks ``X`` of several tasks."""
     return _RANKERS.get(kind)(np.asarray(X, float), np.asarray(y, float), np.asarray(tasks),
                               np.asarray(families), columns, dict(params or {}))
+
+
+def within_task_std(frame: "pd.DataFrame", scores: np.ndarray) -> float:
+    """The mean over ``frame``'s tasks of the standard deviation of ``scores`` within each."""
+    return float(np.mean([np.std(scores[idx]) for idx in frame.groupby("task", sort=False).indices.values()]) + 1e-9)
+
+
+def fit_prior(name: str, frame: "pd.DataFrame", columns: Sequence[str], kind: str = "linear", params: Mapping[str, Any] | None = None,
+              gnn_weight: float = 0.0, info: Mapping[str, Any] | None = None) -> Prior:
+    """Fit a linear :class:`Prior` on a corpus table (``gennape.evaluation.transfer_table``): the ranker
+    ``kind`` on every task of ``frame``, centred and scaled on them."""
+    cols = list(columns)
+    r = fit(kind, frame[cols].to_numpy(float), frame["y"].to_numpy(float), frame["task"].to_numpy(),
+            frame["family"].to_numpy(), cols, dict(params or {}))
+    if r.coef is None:
+        raise ValueError(f"{name}: a shipped prior is linear; {kind} has no coefficients")
+    raw = r.score(frame[cols].to_numpy(float))
+    return Prior(name, tuple(cols), tuple(float(c) for c in r.coef), tuple(float(m) for m in r.mean),
+                 float(np.mean(raw)), within_task_std(frame, raw), float(gnn_weight), dict(info or {}))
+
+
+def training_prior(spec: Mapping[str, Any], tasks: Sequence[tuple[str, Sequence[Any], np.ndarray]]) -> Prior:
+    """The zero-shot prior a training run ships (``model.prior`` of its config: ``name``, ``kind``,
+    ``columns``, ``gnn_weight``, optional ``params``), fitted on its training networks: one
+    ``(task key, encoded graphs, published accuracies)`` per training task."""
+    import pandas as pd
+
+    from gennape.graph.stats import GRAPH_STATS, graph_stats
+
+    frames = []
+    for key, graphs, y in tasks:
+        stats = np.stack([graph_stats(d.op.numpy(), d.feat.numpy(), d.edge_index.numpy(), float(d.flops), float(d.params))
+                          for d in graphs])
+        frame = pd.DataFrame(stats, columns=list(GRAPH_STATS))
+        frame["task"], frame["family"], frame["y"] = key, key.partition("/")[0], np.asarray(y, dtype=np.float64)
+        frames.append(frame)
+    return fit_prior(str(spec["name"]), pd.concat(frames, ignore_index=True), list(spec["columns"]),
+                     str(spec.get("kind", "linear")), dict(spec.get("params") or {}), float(spec.get("gnn_weight", 0.0)),
+                     {"tasks": [k for k, _, _ in tasks]})

@@ -37,7 +37,7 @@ def family_report(frame: pd.DataFrame, pred: np.ndarray, singles: Sequence[str] 
     for t, idx in frame.groupby("task", sort=False).indices.items():
         y = frame["y"].to_numpy()[idx]
         per_task.append(srcc(y, pred[idx]))
-        for f in singles:
+        for f in (f for f in singles if f in frame):
             v = frame[f].to_numpy(float)[idx]
             has = np.isfinite(v)
             if has.mean() < MIN_COVERAGE:
@@ -70,13 +70,9 @@ class Candidate:
 GnnScores = Callable[[pd.DataFrame, pd.DataFrame, str, str | None], tuple[np.ndarray, float]]
 
 
-def within_task_std(frame: pd.DataFrame, scores: np.ndarray) -> float:
-    return float(np.mean([np.std(scores[idx]) for idx in frame.groupby("task", sort=False).indices.values()]) + 1e-9)
-
-
 def predict(c: Candidate, train: pd.DataFrame, test: pd.DataFrame, outer: str, inner: str | None,
             gnn: GnnScores | None) -> np.ndarray:
-    from gennape.prior.rankers import fit
+    from gennape.model.rankers import fit, within_task_std
 
     out = np.zeros(len(test))
     if c.columns:
@@ -97,7 +93,7 @@ def fold_gnn(outer_dir: str, inner_dir: str) -> GnnScores:
     outer test, ``<inner_dir>/<F>/<G>/model.ckpt`` (trained without F and G) for the inner one."""
     from pathlib import Path
 
-    from gennape.prior.gnn_scores import checkpoint_scores
+    from gennape.evaluation.gnn_scores import checkpoint_scores
 
     def scores(train: pd.DataFrame, test: pd.DataFrame, outer: str, inner: str | None) -> tuple[np.ndarray, float]:
         path = Path(outer_dir) / outer / "model.ckpt" if inner is None else Path(inner_dir) / outer / inner / "model.ckpt"
