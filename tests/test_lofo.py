@@ -49,8 +49,16 @@ def test_corpus_training_normalises_each_task_and_ships_a_score_model(tmp_path, 
     assert ckpt.net.labels == "rank_gauss" and set(ckpt.meta["tasks"]) == {"nb201", "nb201/cifar100", "nb101"}
     assert len(ckpt.meta["tasks"]["nb201/cifar100"]) == 101
     rows = {(r["family"], r["setting"], r["method"]): r for r in res["rows"]}
-    assert rows[("nb201/cifar100", "in-family test", "gennape")]["mae"] is None  # a score, not an accuracy
-    assert rows[("nb301", "zero-shot", "gennape")]["mae"] is None
+    # a score, read off the task's label quantiles where it was trained on the task: an accuracy there
+    in_family = rows[("nb201/cifar100", "in-family test", "gennape")]
+    assert in_family["output"] == "task accuracy" and 0 < in_family["mae"] < 40  # the task's scale: ~40 below nb201
+    zero = rows[("nb301", "zero-shot", "gennape")]
+    assert zero["output"] == "score" and zero["mae"] is None  # an unseen task: no scale, no MAE
+    assert rows[("nb301", "zero-shot", "flops")]["output"] == "ranking"
+    md = (tmp_path / "run" / "results.md").read_text()
+    assert "– MAE of gennape: a score model (trained on labels normalised within each task)" in md
+    assert ("– MAE of flops, params, feature:synflow, feature:nwot and 5 more: a score-only method (a ranking "
+            "score, not an accuracy) has no MAE.") in md
     tuned = rows[("nb301", "fine-tuned (12)", "gennape")]
     assert tuned["mae"] is not None and rows[("nb301", "fine-tuned (12)", "size_fit")]["mae"] is not None
     assert ("nb301", "fine-tuned (8)", "weight_layers") not in rows  # only the configured baselines

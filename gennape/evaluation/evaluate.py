@@ -1,10 +1,13 @@
 """Evaluation protocol: zero-shot and fine-tuned transfer, baselines on the same architectures,
 and the tables (markdown + JSON) that report them.
 
-Every row of a table is one (family, setting, method) with SRCC, Kendall tau, NDCG@10 and MAE;
-fine-tuned rows are mean and std over seeds, each seed drawing its own labelled sample and
-scoring every method (baselines included) on the same remaining architectures. Score-only
-baselines (FLOPs, params, proxies) have no MAE.
+Every row of a table is one (family, setting, method) with SRCC, Kendall tau, NDCG@10 and MAE,
+and what the method outputs (``output``, :mod:`gennape.evaluation.footnotes`); fine-tuned rows are
+mean and std over seeds, each seed drawing its own labelled sample and scoring every method
+(baselines included) on the same remaining architectures. Score-only baselines (FLOPs, params,
+proxies) have no MAE, nor has a score model on a task it was not trained on; on one it was, its
+score is read off the task's label quantiles and has one. A line under each table says why a
+cell shows "–".
 """
 
 from __future__ import annotations
@@ -19,13 +22,15 @@ from torch_geometric.data import Data
 
 from gennape.inference.adapt import adapt_net
 from gennape.evaluation.finetune_cache import FinetuneCache, entry_key, graphs_fingerprint, inputs_fingerprint
+from gennape.evaluation.footnotes import footnotes
 from gennape.model.corpus import normalise_labels
 from gennape.model.dataset import Family
-from gennape.model.metrics import RANKING_METRICS, list_metrics, score
+from gennape.model.metrics import RANKING_METRICS, get_metric, list_metrics, score
 from gennape.model.pipeline import FinetuneConfig, predict
 from gennape.model.predictor import GennapeNet
 from gennape.model.size import SIZE_FEATURES, size_features, size_fit
 from gennape.core.registry import Registry
+from gennape.runtime.scales import score_to_accuracy
 
 Baseline = Callable[[Sequence[Data]], np.ndarray]
 _BASELINES: Registry[Baseline] = Registry("baseline")
@@ -109,9 +114,11 @@ def calibrated(net: GennapeNet) -> bool:
     return getattr(net, "labels", "raw") == "raw"
 
 
-def _row(family: str, setting: str, method: str, runs: list[dict[str, float]]) -> dict[str, Any]:
-    """One table row: mean (and std over runs when there are several) of every metric."""
-    row: dict[str, Any] = {"family": family, "setting": setting, "method": method, "runs": len(runs)}
+def _row(family: str, setting: str, method: str, runs: list[dict[str, float]], output: str) -> dict[str, Any]:
+    """One table row: mean (and std over runs when there are several) of every metric, and what
+    the method outputs (``output``: a kind of :data:`gennape.evaluation.footnotes.NO_MAE`)."""
+    row: dict[str, Any] = {"family": family, "setting": setting, "method": method, "output": output,
+                           "runs": len(runs)}
     for m in _columns():
         vals = [r[m] for r in runs if r.get(m) is not None]
         row[m] = float(np.mean(vals)) if vals else None
@@ -120,18 +127,48 @@ def _row(family: str, setting: str, method: str, runs: list[dict[str, float]]) -
     return row
 
 
+def model_output(net: GennapeNet, quantiles: Sequence[float] | None) -> str:
+    """What ``net`` outputs on a task (``quantiles``: the task's label quantiles, None for a task
+    the net was not trained on): a footnotes output kind."""
+    if calibrated(net):
+        return "accuracy"
+    return "score" if quantiles is None else "task accuracy"
+
+
+def task_scale(net: GennapeNet, pred: np.ndarray, quantiles: Sequence[float] | None) -> tuple[np.ndarray, str]:
+    """``net``'s predictions on the task's scale where there is one, and what they are: an
+    ``accuracy``; a score read off the task's label ``quantiles`` (``task accuracy``); else the
+    score itself, named by the labels' normalisation (``rank_gauss``, ``quantile``)."""
+    if calibrated(net):
+        return pred, "accuracy"
+    if quantiles is None:
+        return pred, net.labels
+    return score_to_accuracy(pred, quantiles, net.labels), "task accuracy"
+
+
 def _score_all(models: dict[str, GennapeNet], baselines: Sequence[str], graphs: Sequence[Data],
-               y: np.ndarray, fitted: dict[str, np.ndarray] | None = None) -> dict[str, dict[str, float]]:
-    """Every model's, baseline's and ``fitted`` prediction's metrics on ``graphs`` (labels ``y``);
-    models that predict a score, not an accuracy, have no MAE."""
+               y: np.ndarray, fitted: dict[str, np.ndarray] | None = None,
+               quantiles: Sequence[float] | None = None) -> dict[str, dict[str, float]]:
+    """Every model's, baseline's and ``fitted`` prediction's metrics on ``graphs`` (labels ``y``).
+    A model that predicts a score, not an accuracy, has an MAE only given its task's label
+    ``quantiles``: of its score read off them (its ranking metrics are of the score itself)."""
     flops = get_baseline("flops")(graphs)
 
     def scored(pred: np.ndarray, metrics: tuple[str, ...] | None = None) -> dict[str, float]:
         return score(y, pred, metrics) | {FLOPS_AGREEMENT: score(flops, pred, ("srcc",))["srcc"],
                                           WITHIN_FLOPS: within_flops_srcc(y, pred, flops)}
 
-    out = {name: scored(predict(net, graphs), None if calibrated(net) else RANKING_METRICS)
-           for name, net in models.items()}
+    def model_scores(net: GennapeNet) -> dict[str, float]:
+        pred = predict(net, graphs)
+        if calibrated(net):
+            return scored(pred)
+        out = scored(pred, RANKING_METRICS)  # of the score itself; the MAE on the task's scale
+        values, kind = task_scale(net, pred, quantiles)
+        if kind == "task accuracy":
+            out["mae"] = get_metric("mae")(y, values)
+        return out
+
+    out = {name: model_scores(net) for name, net in models.items()}
     for b in baselines:
         out[b] = scored(get_baseline(b)(graphs), RANKING_METRICS)
     for name, pred in (fitted or {}).items():
@@ -140,10 +177,13 @@ def _score_all(models: dict[str, GennapeNet], baselines: Sequence[str], graphs: 
 
 
 def zero_shot(models: dict[str, GennapeNet], family: Family, baselines: Sequence[str] = ("flops", "params"),
-              setting: str = "zero-shot") -> list[dict[str, Any]]:
-    """Rows scoring every model and baseline on every architecture of ``family``."""
-    scores = _score_all(models, baselines, family.graphs, family.y)
-    return [_row(family.key, setting, name, [s]) for name, s in scores.items()]
+              setting: str = "zero-shot", quantiles: Sequence[float] | None = None) -> list[dict[str, Any]]:
+    """Rows scoring every model and baseline on every architecture of ``family``; ``quantiles``:
+    the label quantiles of its task where the models were trained on it (their scores then have
+    an MAE on its scale), else None."""
+    scores = _score_all(models, baselines, family.graphs, family.y, quantiles=quantiles)
+    outputs = {name: model_output(net, quantiles) for name, net in models.items()}
+    return [_row(family.key, setting, name, [s], outputs.get(name, "ranking")) for name, s in scores.items()]
 
 
 def fine_tuned(models: dict[str, GennapeNet], family: Family, cfg: FinetuneConfig,
@@ -180,7 +220,10 @@ def fine_tuned(models: dict[str, GennapeNet], family: Family, cfg: FinetuneConfi
             scores[name] = stored
         for name in [*models, *fits, *baselines]:  # models first, as in every other table
             per_method.setdefault(name, []).append(scores[name])
-    return [_row(family.key, f"fine-tuned ({cfg.samples})", name, runs) for name, runs in per_method.items()]
+    # fine-tuned models predict accuracies (adapt_net refits them on the labels), as do fitted baselines
+    outputs = {name: "accuracy" for name in [*models, *fitted]}
+    return [_row(family.key, f"fine-tuned ({cfg.samples})", name, runs, outputs.get(name, "ranking"))
+            for name, runs in per_method.items()]
 
 
 def uncertainty_check(net: GennapeNet, family: Family) -> dict[str, Any]:
@@ -210,11 +253,13 @@ def uncertainty_check(net: GennapeNet, family: Family) -> dict[str, Any]:
 def aggregate_seeds(tables: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """Merge the same rows of several seeds' tables into mean (and std) rows."""
     groups: dict[tuple[str, str, str], list[dict[str, float]]] = {}
+    outputs: dict[tuple[str, str, str], str] = {}
     for table in tables:
         for r in table:
-            groups.setdefault((r["family"], r["setting"], r["method"]), []).append(
-                {m: r.get(m) for m in _columns()})
-    return [_row(f, s, m, runs) for (f, s, m), runs in groups.items()]
+            key = (r["family"], r["setting"], r["method"])
+            groups.setdefault(key, []).append({m: r.get(m) for m in _columns()})
+            outputs[key] = r["output"]
+    return [_row(*key, runs, outputs[key]) for key, runs in groups.items()]
 
 
 def _fmt(row: dict[str, Any], metric: str) -> str:
@@ -226,18 +271,25 @@ def _fmt(row: dict[str, Any], metric: str) -> str:
     return f"{v:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None else "")
 
 
+# metric -> column header, in the tables' order
+COLUMNS = {"srcc": "SRCC", "kendall": "Kendall τ", "ndcg10": "NDCG@10", "mae": "MAE",
+           WITHIN_FLOPS: "SRCC in FLOPs quintiles", FLOPS_AGREEMENT: "ρ(FLOPs)"}
+
+
 def markdown_tables(rows: list[dict[str, Any]]) -> str:
-    """One markdown table per family (rows grouped by setting). SRCC in FLOPs quintiles: what a
-    method ranks right among networks of like compute. ρ(FLOPs): Spearman of the method's scores
-    with FLOPs, a diagnostic, not a quality metric."""
-    header = ("| setting | method | SRCC | Kendall τ | NDCG@10 | MAE | SRCC in FLOPs quintiles | ρ(FLOPs) |\n"
-              "|---|---|---|---|---|---|---|---|")
+    """One markdown table per family (rows grouped by setting), a line under it for each reason a
+    cell shows "–". SRCC in FLOPs quintiles: what a method ranks right among networks of like
+    compute. ρ(FLOPs): Spearman of the method's scores with FLOPs, a diagnostic, not a quality metric."""
+    header = ("| setting | method | " + " | ".join(COLUMNS.values()) + " |\n"
+              "|---|---|" + "---|" * len(COLUMNS))
     parts = []
     for fam in dict.fromkeys(r["family"] for r in rows):
         lines = [f"### {fam}", "", header]
-        for r in (r for r in rows if r["family"] == fam):
-            lines.append(f"| {r['setting']} | {r['method']} | " +
-                         " | ".join(_fmt(r, m) for m in ("srcc", "kendall", "ndcg10", "mae", WITHIN_FLOPS, FLOPS_AGREEMENT)) + " |")
+        table = [r for r in rows if r["family"] == fam]
+        for r in table:
+            lines.append(f"| {r['setting']} | {r['method']} | " + " | ".join(_fmt(r, m) for m in COLUMNS) + " |")
+        for note in footnotes(table, COLUMNS):
+            lines += ["", note]
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
 

@@ -22,8 +22,9 @@ from torch_geometric.data import Data
 from gennape.core.paths import PROJECT_ROOT
 from gennape.evaluation import lofo as lofo_report
 from gennape.evaluation.evaluate import (aggregate_seeds, fine_tuned, markdown_tables, save_results, split_indices,
-                                         uncertainty_check, zero_shot)
+                                         task_scale, uncertainty_check, zero_shot)
 from gennape.evaluation.finetune_cache import FinetuneCache
+from gennape.evaluation.metric_keys import info_metrics, row_metrics
 from gennape.evaluation.protocol import DEFAULT, get_protocol, register_protocol
 from gennape.evaluation.provenance import code_version, overrides, previous_info
 from gennape.evaluation.resume import check_same_run
@@ -100,15 +101,17 @@ def stored_baselines(family: Family, names: list[str]) -> StoredBaselines:
 
 
 def zero_shot_rows(nets: dict[str, GennapeNet], family: Family, baselines: list[str], stored: StoredBaselines,
-                   setting: str = "zero-shot") -> list[dict[str, Any]]:
+                   setting: str = "zero-shot", quantiles: list[float] | None = None) -> list[dict[str, Any]]:
     """Zero-shot rows on every architecture of ``family`` (with the fully stored features alone),
-    then, when some features are stored for part of it, on that part with those features too."""
+    then, when some features are stored for part of it, on that part with those features too.
+    ``quantiles``: the family's label quantiles where the nets were trained on its task (a score
+    model's MAE is then of its score on that scale), else None."""
     full = [f"feature:{n}" for n in stored.full]
-    rows = zero_shot(nets, family, baselines + full, setting)
+    rows = zero_shot(nets, family, baselines + full, setting, quantiles)
     if stored.subset:
         part = [f"feature:{n}" for n in stored.partial]
         rows += zero_shot(nets, family.subset(stored.subset), baselines + full + part,
-                          f"{setting}, {len(stored.subset)} with features")
+                          f"{setting}, {len(stored.subset)} with features", quantiles)
     return rows
 
 
@@ -165,17 +168,16 @@ def label_quantiles(fam: Family, n: int = 101) -> list[float]:
 
 
 def _log(logger: Any, rows: list[dict[str, Any]], info: dict[str, Any], out_dir: Path) -> None:
+    """The results into the run's logger: its own way where it has one (``log_results``:
+    :class:`gennape.evaluation.wandb_log.RunLogger`), else every metric once, under the keys of
+    :mod:`gennape.evaluation.metric_keys`."""
     if logger is None:
         return
-    metrics = {f"{r['family']}/{r['setting']}/{r['method']}/{m}": r[m]
-               for r in rows for m in ("srcc", "kendall", "ndcg10", "mae") if r.get(m) is not None}
-    logger.log_metrics({**metrics, **{k: v for k, v in info.items() if isinstance(v, (int, float))}})
-    if hasattr(logger, "log_text"):  # W&B: the table as a table
-        cols = ["family", "setting", "method", "srcc", "kendall", "ndcg10", "mae"]
-        logger.log_text("results", columns=cols, data=[[r.get(c) for c in cols] for r in rows])
-    if hasattr(logger, "log_image"):
-        for png in sorted(out_dir.glob("*.png")):
-            logger.log_image(png.stem, [str(png)])
+    if hasattr(logger, "log_results"):
+        logger.log_results(rows, info, out_dir)
+        return
+    logger.log_metrics({**row_metrics(rows), **info_metrics(info)})
+    logger.save()
 
 
 @register_protocol("transfer")
@@ -245,6 +247,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     train_g = [g for tr, _, _ in parts for g in tr.graphs]
     val_g = [g for _, va, _ in parts for g in va.graphs]
     tests = [te for _, _, te in parts if len(te)]
+    # each training task's scale, from its training part alone: what a score model's MAE is read on
+    scales = {tr.key: label_quantiles(tr) for tr, _, _ in parts}
     weights = None
     if len(sources) > 1 and d.get("task_alpha") is not None:  # every task its share of the draws
         shares = task_weights({fam.key: len(tr) for fam, (tr, _, _) in zip(sources, parts)}, float(d.task_alpha))
@@ -285,7 +289,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                                          "overrides": overrides()})
             print(f"checkpoint: {ckpt}")
         with without_prior(nets[cfg.model.name]):  # a family it trained on: the GNN alone, as --task does
-            rows = [r for te in tests for r in zero_shot_rows(nets, te, baselines, stored_of[te.key], "in-family test")]
+            rows = [r for te in tests
+                    for r in zero_shot_rows(nets, te, baselines, stored_of[te.key], "in-family test", scales[te.key])]
         for fam in targets:
             stored = stored_of[fam.key]
             rows += zero_shot_rows(nets, fam, baselines, stored)
@@ -315,10 +320,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
               f"{u['srcc_uncertainty_abs_error']}, MAE most/least certain quarter "
               f"{u['mae_most_certain_quarter']:.2f} / {u['mae_least_certain_quarter']:.2f}")
     if cfg.eval.plots:
-        _plots(nets, cfg.model.name, [*tests, *targets], {te.key for te in tests}, out_dir)
+        _plots(nets, cfg.model.name, [*tests, *targets], {te.key for te in tests}, scales, out_dir)
     _log(logger, rows, info, out_dir)
-    if logger is not None and hasattr(logger, "experiment") and hasattr(logger.experiment, "finish"):
-        logger.experiment.finish()
     return {"rows": rows, "info": info, "output_dir": str(out_dir)}
 
 
@@ -364,19 +367,24 @@ def lofo(cfg: DictConfig) -> dict[str, Any]:
     return {"rows": rows, "info": info, "summary": summary, "output_dir": str(out_dir)}
 
 
-def _plots(nets: dict[str, GennapeNet], main: str, families: list[Family], tests: set[str], out_dir: Path) -> None:
-    from gennape.model.plots import embedding_pca, pred_vs_true
+def _plots(nets: dict[str, GennapeNet], main: str, families: list[Family], tests: set[str],
+           scales: dict[str, list[float]], out_dir: Path) -> None:
+    """``pred_vs_true_<task>.png`` for every family (each prediction on its task's scale where the
+    main model has one: ``scales``, the training tasks' label quantiles, for their test parts) and
+    ``embedding.png``."""
+    from gennape.model.plots import embedding_figure, pred_vs_true_figure, save
 
     net = nets[main]
     embeddings = {}
     for fam in families:
         res = predict(net, fam.graphs, details=True)
-        label = f"{fam.key} (test)" if fam.key in tests else fam.key
-        pred_vs_true(fam.y, res["accuracy"], f"{main}: {label}",
-                     out_dir / f"pred_vs_true_{fam.key.replace('/', '_')}.png")
+        label = f"{fam.key} (in-family test)" if fam.key in tests else f"{fam.key} (zero-shot)"
+        pred, scale = task_scale(net, res["accuracy"], scales[fam.key] if fam.key in tests else None)
+        save(pred_vs_true_figure(fam.y, pred, f"{main} on {label}", scale),
+             out_dir / f"pred_vs_true_{fam.key.replace('/', '_')}.png")
         embeddings[label] = res["embedding"]
     if embeddings:
-        embedding_pca(embeddings, out_dir / "embedding.png")
+        save(embedding_figure(embeddings, f"graph embeddings of {main} (PCA)"), out_dir / "embedding.png")
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
