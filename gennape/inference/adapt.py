@@ -23,7 +23,7 @@ from torch_geometric.data import Data
 from gennape.inference.labels import MIN_LABELS, LabelError, check_labels, read_labels  # noqa: F401 - re-exported
 from gennape.inference.tasks import DEFAULT_TASK_NAME, check_task_name, fitted_meta
 from gennape.model.checkpoint import Checkpoint
-from gennape.model.pipeline import FinetuneConfig, fine_tune, split_labels
+from gennape.model.pipeline import FinetuneConfig, fine_tune
 from gennape.model.prediction import predict
 from gennape.model.predictor import GennapeNet
 from gennape.runtime.interval import calibrate
@@ -99,22 +99,31 @@ def adapt(ckpt: Checkpoint, graphs: Sequence[Data], accuracies: Sequence[float],
     """:func:`adapt_net` on a checkpoint: the adapted checkpoint, fitted to the task ``task`` (the
     labels), which its metadata names with the labels' range and count and ``source``, the
     checkpoint it came from (:func:`gennape.inference.tasks.fitted_meta`). The zero-shot prior is
-    dropped: the adapted network's output is the accuracy."""
+    dropped: the adapted network's output is the accuracy.
+
+    From ``cfg.early_stop_min`` labels on, a fifth of them never reaches fine-tuning: they
+    calibrate the printed interval (:func:`calibration_split`, ``gennape.runtime.interval``)."""
     check_task_name(task)  # before fine-tuning
-    tuned = adapt_net(ckpt.net, graphs, accuracies, cfg, seed, trainer_kwargs, progress)
+    y = np.asarray(accuracies, dtype=np.float64)
+    fit_on, held = calibration_split(len(graphs), cfg, seed)
+    tuned = adapt_net(ckpt.net, [graphs[i] for i in fit_on], y[fit_on], cfg, seed, trainer_kwargs, progress)
     meta = fitted_meta({k: v for k, v in ckpt.meta.items() if k != "prior"}, ckpt.net.labels, accuracies, task, source)
-    meta["interval"] = held_out_interval(tuned, graphs, accuracies, cfg, seed)
+    meta["interval"] = None
+    if held:
+        res = predict(tuned, [graphs[i] for i in held], details=True)
+        interval = calibrate(y[held], res["accuracy"], res["uncertainty"])
+        meta["interval"] = interval.to_meta() if interval is not None else None
     return replace(ckpt, net=tuned, meta=meta)
 
 
-def held_out_interval(tuned: GennapeNet, graphs: Sequence[Data], accuracies: Sequence[float],
-                      cfg: FinetuneConfig = DEFAULT_FINETUNE, seed: int = 0) -> dict | None:
-    """The conformal interval (``gennape.runtime.interval``) calibrated on the labels that
-    fine-tuning held out for early stopping (the same split: ``split_labels``, same seed); None
-    with too few labels to hold any out."""
-    _, held = split_labels(list(range(len(graphs))), cfg, seed)
-    if not held:
-        return None
-    res = predict(tuned, [graphs[i] for i in held], details=True)
-    interval = calibrate(np.asarray(accuracies, dtype=np.float64)[held], res["accuracy"], res["uncertainty"])
-    return interval.to_meta() if interval is not None else None
+def calibration_split(n: int, cfg: FinetuneConfig = DEFAULT_FINETUNE, seed: int = 0) -> tuple[list[int], list[int]]:
+    """Positions of the labels to fine-tune on and of those kept for calibrating the interval: a
+    fifth (``cfg.val_fraction``) from ``cfg.early_stop_min`` labels on, none below. They are not the
+    labels early stopping holds out: early stopping picks the epoch that fits those best, so
+    their errors run small and an interval calibrated on them covers less than it claims
+    (docs/transfer.md, Intervals)."""
+    if n < cfg.early_stop_min or cfg.val_fraction <= 0:
+        return list(range(n)), []
+    perm = np.random.default_rng(seed + 7).permutation(n)
+    k = max(4, int(round(n * cfg.val_fraction)))
+    return sorted(perm[k:].tolist()), sorted(perm[:k].tolist())

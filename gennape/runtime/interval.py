@@ -1,7 +1,7 @@
 """Prediction intervals of an adapted predictor: split conformal, normalised by the head spread.
 
-When a checkpoint is adapted to a user's labels, a fifth of them is held out for early stopping
-(``gennape.model.pipeline.split_labels``). Those labels also calibrate an interval: with
+When a checkpoint is adapted to 20 or more labels, a fifth of them never reaches fine-tuning
+(``gennape.inference.adapt.calibration_split``); they calibrate the interval: with
 ``s_i = |y_i - pred_i| / (spread_i + eps)`` on the ``n`` held-out labels, ``q`` is the
 ``ceil((n + 1) * level)``-th smallest ``s_i``, and a network's interval is
 ``pred +- q * (spread + eps)``. If the held-out networks are exchangeable with the ones ranked, the
