@@ -5,11 +5,11 @@
   the absolute error on the other five held-out families (split conformal, never the family
   itself) is the interval. Its coverage shows whether a zero-shot interval can be printed.
 - After 50 labels: each LOFO fold checkpoint (never trained on the family) adapted to 50 labelled
-  networks as ``predict.py --labels`` does: fine-tuned on 40, the interval calibrated on the other
-  10, which fine-tuning never sees (``gennape.runtime.interval``), then checked on every other
-  network. Two alternatives beside it: every label fine-tuned on and the interval calibrated on
-  the fifth early stopping held out (the design it replaced), and an interval calibrated across the
-  other held-out families in units of the labels' spread.
+  networks as ``predict.py --labels --interval`` does: fine-tuned on 40, the interval calibrated on
+  the other 10, which fine-tuning never sees (``gennape.runtime.interval``), then checked on every
+  other network. Two alternatives beside it: every label fine-tuned on (``--labels`` without
+  ``--interval``: its SRCC) with an interval calibrated on the fifth early stopping held out, and
+  an interval calibrated across the other held-out families in units of the labels' spread.
 
 Per family: coverage, median width beside the median absolute error, Spearman(width, |error|),
 and the adapted model's SRCC on the networks not labelled.
@@ -100,7 +100,7 @@ def adapted(gnn_dir: str, labels: int, seeds: int) -> dict[str, dict]:
             perm = np.random.default_rng(1000 + seed).permutation(len(fam))  # the LOFO protocol's draws
             tune, rest = perm[:labels], perm[labels:]
             rest_graphs = [fam.graphs[i] for i in rest]
-            tuned = adapt(ckpt, [fam.graphs[i] for i in tune], fam.y[tune], seed=seed)  # predict.py --labels' path
+            tuned = adapt(ckpt, [fam.graphs[i] for i in tune], fam.y[tune], seed=seed, interval=True)  # --labels --interval
             res = predict(tuned.net, rest_graphs, details=True)
             shipped.add(res["accuracy"], fam.y[rest], Interval.from_meta(tuned.meta["interval"]).half_width(res["uncertainty"]))
             spreads.append(np.full(len(rest), np.std(fam.y[tune])))

@@ -277,8 +277,9 @@ def test_list_tasks_and_task_flag(ckpt_path, onnx_dir, capsys):
 
 
 def test_adapting_on_20_labels_calibrates_an_interval_on_the_held_out_fifth(ckpt_path):
-    """From 20 labels on, fine-tuning holds a fifth out for early stopping; they also calibrate
-    the printed interval, which the adapted checkpoint carries and its predictions use."""
+    """With ``interval`` (``--interval``), from 20 labels on, a fifth never reaches fine-tuning and
+    calibrates the printed interval, which the adapted checkpoint carries and its predictions use;
+    without, every label is fitted and no interval is given."""
     from gennape.graph.encoding import encode_arrays
     from gennape.inference.adapt import adapt
     from gennape.inference.predict import load_predictor, predict_encoded
@@ -291,9 +292,11 @@ def test_adapting_on_20_labels_calibrates_an_interval_on_the_held_out_fifth(ckpt
     acc = np.array([55.0 + 2 * i + (i % 3) for i in range(len(graphs))])
     cfg = FinetuneConfig(samples=0, epochs=3, seeds=1, batch_size=8, refit_transform=True, divide_by_flops=False,
                          early_stop_min=20, val_fraction=0.2, patience=5)
-    tuned = adapt(load_checkpoint(ckpt_path), graphs, acc, cfg, trainer_kwargs={"max_epochs": 3})
+    tuned = adapt(load_checkpoint(ckpt_path), graphs, acc, cfg, trainer_kwargs={"max_epochs": 3}, interval=True)
     interval = Interval.from_meta(tuned.meta["interval"])
     assert interval.n == 4 and interval.level == 0.8 and interval.q > 0
+    plain = adapt(load_checkpoint(ckpt_path), graphs, acc, cfg, trainer_kwargs={"max_epochs": 3})
+    assert plain.meta["interval"] is None
     res = predict_encoded(load_predictor(tuned), [encode_arrays(cg) for cg in cgs], [cg.hash for cg in cgs])
     spread = predict(tuned.net, graphs, details=True)["uncertainty"]
     assert res["uncertainty"] == pytest.approx(interval.half_width(spread), rel=1e-3, abs=1e-3)

@@ -95,17 +95,19 @@ def adapt_net(net: GennapeNet, graphs: Sequence[Data], accuracies: Sequence[floa
 
 def adapt(ckpt: Checkpoint, graphs: Sequence[Data], accuracies: Sequence[float],
           cfg: FinetuneConfig = DEFAULT_FINETUNE, seed: int = 0, trainer_kwargs: dict | None = None,
-          progress: bool = False, task: str = DEFAULT_TASK_NAME, source: str = "") -> Checkpoint:
+          progress: bool = False, task: str = DEFAULT_TASK_NAME, source: str = "", interval: bool = False) -> Checkpoint:
     """:func:`adapt_net` on a checkpoint: the adapted checkpoint, fitted to the task ``task`` (the
     labels), which its metadata names with the labels' range and count and ``source``, the
     checkpoint it came from (:func:`gennape.inference.tasks.fitted_meta`). The zero-shot prior is
     dropped: the adapted network's output is the accuracy.
 
-    From ``cfg.early_stop_min`` labels on, a fifth of them never reaches fine-tuning: they
-    calibrate the printed interval (:func:`calibration_split`, ``gennape.runtime.interval``)."""
+    With ``interval``, from ``cfg.early_stop_min`` labels on, a fifth of them never reaches
+    fine-tuning: they calibrate an 80 % interval (:func:`calibration_split`,
+    ``gennape.runtime.interval``), at some cost in ranking (fitted on four fifths; docs/transfer.md,
+    Intervals). Without, every label is fitted and no interval is given."""
     check_task_name(task)  # before fine-tuning
     y = np.asarray(accuracies, dtype=np.float64)
-    fit_on, held = calibration_split(len(graphs), cfg, seed)
+    fit_on, held = calibration_split(len(graphs), cfg, seed) if interval else (list(range(len(graphs))), [])
     tuned = adapt_net(ckpt.net, [graphs[i] for i in fit_on], y[fit_on], cfg, seed, trainer_kwargs, progress)
     meta = fitted_meta({k: v for k, v in ckpt.meta.items() if k != "prior"}, ckpt.net.labels, accuracies, task, source)
     meta["interval"] = None

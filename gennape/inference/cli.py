@@ -17,10 +17,10 @@ the predicted accuracy's position among its labels (0 = the lowest, 1 = the high
 named by ``--task-name``, and every file is predicted on their scale), with a checkpoint so
 adapted (its task is its default and only one), or with ``--task`` naming a task the checkpoint
 was trained on; otherwise it is blank. ``uncertainty`` (``± 80%``) is the half-width of an 80 %
-interval around the predicted accuracy, in accuracy points, for an adapted checkpoint: calibrated
-on the fifth of its labels held out for early stopping (20 labels or more; docs/transfer.md
-measures its coverage on unseen families); blank zero-shot, where no interval we could calibrate
-covered what it claimed. A model exported with a dynamic height and width needs
+interval around the predicted accuracy, in accuracy points, for a checkpoint adapted with
+``--interval``: calibrated on a fifth of its labels that fine-tuning never saw (20 labels or
+more; docs/transfer.md measures its coverage on unseen families); blank otherwise, and zero-shot,
+where no interval we could calibrate covered what it claimed. A model exported with a dynamic height and width needs
 ``--input-size H W``.
 """
 
@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None, command: bool = False) -> int:
     ap.add_argument("--task-name", metavar="NAME",
                     help="with --labels: the name of the task they are, kept in the adapted checkpoint (default: "
                          "custom)")
+    ap.add_argument("--interval", action="store_true",
+                    help="with --labels (20 or more): keep a fifth of them apart to calibrate an 80 %% interval "
+                         "(the ± 80%% column); the model then fits the other four fifths")
     ap.add_argument("--task", help="give accuracies on this task's scale (one of --list-tasks; an adapted "
                                    "checkpoint's default is its own task)")
     ap.add_argument("--list-tasks", action="store_true",
@@ -178,6 +181,8 @@ def main(argv: list[str] | None = None, command: bool = False) -> int:
         ap.error("--save-checkpoint needs --labels")
     if args.task_name is not None and not args.labels:
         ap.error("--task-name needs --labels")
+    if args.interval and not args.labels:
+        ap.error("--interval needs --labels")
     from gennape.inference.tasks import DEFAULT_TASK_NAME, TaskNameError, check_task_name
 
     try:
@@ -202,7 +207,7 @@ def main(argv: list[str] | None = None, command: bool = False) -> int:
         preds = predict_files(args.paths, args.checkpoint, timings, features=not args.no_features,
                               input_size=tuple(args.input_size) if args.input_size else None,
                               labels=args.labels, task=args.task, save_checkpoint=args.save_checkpoint, notes=notes,
-                              task_name=task_name,
+                              task_name=task_name, interval=args.interval,
                               # a busy machine makes torch's threads contend: one, unless the user chose
                               threads=None if "OMP_NUM_THREADS" in os.environ else 1, progress=True)
     except (CheckpointError, TaskError, SaveError) as e:

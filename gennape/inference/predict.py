@@ -369,7 +369,7 @@ def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathL
                   input_size: tuple[int, int] | None = None, labels: str | os.PathLike | None = None,
                   task: str | None = None, save_checkpoint: str | os.PathLike | None = None,
                   notes: list[str] | None = None, threads: int | None = None,
-                  progress: bool = False, task_name: str = DEFAULT_TASK_NAME) -> list[Prediction]:
+                  progress: bool = False, task_name: str = DEFAULT_TASK_NAME, interval: bool = False) -> list[Prediction]:
     """Predict and rank ONNX files (folders are searched for ``*.onnx``).
 
     Args:
@@ -401,6 +401,8 @@ def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathL
         progress: with ``labels``, a progress bar over the fine-tuning epochs on stderr (tqdm;
             shown only on a terminal, and only once adapting has taken 2 s).
         task_name: with ``labels``, the name of the task they are (kept in the adapted checkpoint).
+        interval: with ``labels`` (20 or more), keep a fifth of them apart to calibrate an 80 %
+            interval (``uncertainty``); the model then fits the other four fifths.
 
     With an adapted checkpoint (or ``labels``) the score is the predicted accuracy's position
     among the labels (0 = the lowest, 1 = the highest; :func:`score_scale`), and ``notes`` says so.
@@ -445,7 +447,7 @@ def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathL
     adapted = None
     if labels_ok:
         adapted = _adapted(checkpoint, [encoded[k] for k in sorted(usable)], [usable[k] for k in sorted(usable)],
-                           labels, save_checkpoint, notes, threads, progress, task_name)
+                           labels, save_checkpoint, notes, threads, progress, task_name, interval)
     if adapted is not None:
         predictor = adapted
     elif save_checkpoint is not None:
@@ -505,7 +507,7 @@ def _source(checkpoint: str | os.PathLike | Checkpoint | None) -> str:
 def _adapted(checkpoint: str | os.PathLike | Checkpoint | Predictor | None, encoded: Sequence[Encoded],
              accuracies: Sequence[float], labels: str | os.PathLike | None,
              save_checkpoint: str | os.PathLike | None, notes: list[str], threads: int | None = None,
-             progress: bool = False, task_name: str = DEFAULT_TASK_NAME) -> Predictor | None:
+             progress: bool = False, task_name: str = DEFAULT_TASK_NAME, interval: bool = False) -> Predictor | None:
     """The predictor of a copy of the checkpoint adapted to labelled graphs as the task
     ``task_name`` (torch, imported here; ``threads``: its intra-op threads, set before adapting;
     ``progress``: a bar over the epochs), written to ``save_checkpoint`` if given (a failed write
@@ -526,7 +528,7 @@ def _adapted(checkpoint: str | os.PathLike | Checkpoint | Predictor | None, enco
         from gennape.model.checkpoint import save_checkpoint as save
 
         ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint or DEFAULT_CHECKPOINT)
-        ckpt = adapt(ckpt, [as_data(e) for e in encoded], accuracies, progress=progress, task=task_name,
+        ckpt = adapt(ckpt, [as_data(e) for e in encoded], accuracies, progress=progress, task=task_name, interval=interval,
                      source=_source(checkpoint))
     except LabelError as e:
         notes.extend(Note(f"labels not used: {problem}", "error", "labels") for problem in e.problems)
