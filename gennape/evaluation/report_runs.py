@@ -143,8 +143,8 @@ def uncertainty_table(items: list[dict[str, Any]]) -> list[str]:
     """The zero-shot head spread (and membership entropy) against the absolute error, per task."""
     if not items:
         return []
-    out = ["Zero-shot uncertainty against the error: the spread of the fuzzy heads (what `predict.py` "
-           "reports) and the entropy of the memberships:", "",
+    out = ["Zero-shot uncertainty against the error: the spread of the fuzzy heads (it scales the interval of "
+           "`predict.py --labels ... --interval`) and the entropy of the memberships:", "",
            "| task | architectures | Spearman(spread, abs. error) | Spearman(entropy, abs. error) | "
            "MAE, 25% lowest spread | MAE, 25% highest spread |", "|---|---|---|---|---|---|"]
     return out + [table_row([u["family"], str(u["n"]), _f3(u["srcc_uncertainty_abs_error"]),
