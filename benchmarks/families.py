@@ -143,6 +143,9 @@ def markdown(rows: list[dict], corrs: list[dict]) -> str:
             "| task | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for r, c in zip(rows, corrs):
         out.append(f"| {r['task']} | " + " | ".join(_fmt_corr(c.get(n), r["archs"]) for n in names) + " |")
+    out += ["", "How the shipped predictor ranks each family when it was left out of training, against the "
+            "best of these baselines on the same networks: docs/transfer.md and docs/transfer_models.md "
+            "(`python benchmarks/transfer_models.py`); in-family, docs/results.md (`docs/runs/corpus`)."]
     return "\n".join(out) + "\n"
 
 
