@@ -297,6 +297,21 @@ def test_adapting_on_20_labels_calibrates_an_interval_on_the_held_out_fifth(ckpt
     assert interval.n == 4 and interval.level == 0.8 and interval.q > 0
     plain = adapt(load_checkpoint(ckpt_path), graphs, acc, cfg, trainer_kwargs={"max_epochs": 3})
     assert plain.meta["interval"] is None
+    # every label fitted, early stopping held 4 out: they chose the size fit's weight beside the GNN
+    from gennape.inference.adapt import BLEND_WEIGHTS, SIZE_COLUMNS
+    from gennape.model.size import size_features
+    from gennape.runtime.prior import Prior
+
+    blend = Prior.from_meta(plain.meta["prior"])
+    assert blend.gnn_weight in BLEND_WEIGHTS and blend.columns == SIZE_COLUMNS and blend.info["chosen_on"] == 4
+    X = size_features(graphs)
+    A = np.c_[X, np.ones(len(X))]
+    fit = A @ np.linalg.lstsq(A, acc, rcond=None)[0]
+    gnn = predict(plain.net, graphs, prior=False)
+    expected = (1 - blend.gnn_weight) * fit + blend.gnn_weight * gnn
+    got = predict_encoded(load_predictor(plain), [encode_arrays(cg) for cg in cgs], [cg.hash for cg in cgs])["score"]
+    assert got == pytest.approx(expected, abs=1e-3)
+    assert predict(plain.net, graphs) == pytest.approx(expected, abs=1e-3)  # the torch side blends it too
     res = predict_encoded(load_predictor(tuned), [encode_arrays(cg) for cg in cgs], [cg.hash for cg in cgs])
     spread = predict(tuned.net, graphs, details=True)["uncertainty"]
     assert res["uncertainty"] == pytest.approx(interval.half_width(spread), rel=1e-3, abs=1e-3)

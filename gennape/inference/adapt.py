@@ -20,13 +20,15 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch_geometric.data import Data
 
+from gennape.graph.stats import GRAPH_STATS, graph_stats
 from gennape.inference.labels import MIN_LABELS, LabelError, check_labels, read_labels  # noqa: F401 - re-exported
 from gennape.inference.tasks import DEFAULT_TASK_NAME, check_task_name, fitted_meta
 from gennape.model.checkpoint import Checkpoint
-from gennape.model.pipeline import FinetuneConfig, fine_tune
+from gennape.model.pipeline import FinetuneConfig, fine_tune, split_labels
 from gennape.model.prediction import predict
 from gennape.model.predictor import GennapeNet
 from gennape.runtime.interval import calibrate
+from gennape.runtime.prior import Prior
 
 # The evaluation protocol's fine-tuning (conf/config.yaml eval.fine_tune), for the user's labels.
 DEFAULT_FINETUNE = FinetuneConfig(samples=0, epochs=300, seeds=1, batch_size=16, lr=1e-3, encoder_lr_scale=1.0,
@@ -89,8 +91,47 @@ def adapt_net(net: GennapeNet, graphs: Sequence[Data], accuracies: Sequence[floa
         kw["callbacks"] = [*(kw.get("callbacks") or ()), EpochBar(min(cfg.epochs, cap) if cap else cfg.epochs)]
     tuned = fine_tune(net, labelled, replace(cfg, samples=len(labelled)), kw, seed)
     tuned.eval()
-    tuned.prior = None  # fitted to the labels, the GNN speaks alone: no zero-shot prior any more
+    # the base's zero-shot prior does not fit the labels: the size fit on them takes its place
+    tuned.prior = size_blend(tuned, labelled, np.asarray(accuracies, dtype=np.float64), cfg, seed)
     return tuned
+
+
+SIZE_COLUMNS = ("log_flops", "log_params", "weight_layers", "depth")  # the size fit's (gennape.model.size)
+BLEND_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # of the fine-tuned GNN beside the size fit
+
+
+def size_blend(tuned: GennapeNet, graphs: Sequence[Data], accuracies: np.ndarray,
+               cfg: FinetuneConfig = DEFAULT_FINETUNE, seed: int = 0) -> Prior | None:
+    """A least-squares fit of accuracy on size (log FLOPs, log params, weight layers, depth) on the
+    labels, blended with the fine-tuned GNN: ``(1 - a) size_fit + a gnn``, ``a`` the weight of
+    :data:`BLEND_WEIGHTS` whose predictions of the labels early stopping held out (the same split:
+    ``split_labels``, same seed) have the least squared error, the larger on a tie. None (the GNN
+    alone) below ``cfg.early_stop_min`` labels. Where size ranks a family better than the fine-tuned
+    GNN (the timm zoo) the blend leans on it (docs/transfer.md)."""
+    train, held = split_labels(list(range(len(graphs))), cfg, seed)
+    if not held:
+        return None
+    X = np.stack([graph_stats(d.op.numpy(), d.feat.numpy(), d.edge_index.numpy(), float(d.flops), float(d.params))
+                  for d in graphs])[:, [GRAPH_STATS.index(c) for c in SIZE_COLUMNS]]
+    y = np.asarray(accuracies, dtype=np.float64)
+    gnn = predict(tuned, [graphs[i] for i in held], prior=False)
+    size = _lstsq_predict(X[train], y[train], X[held])
+    errors = [float(np.mean((a * gnn + (1 - a) * size - y[held]) ** 2)) for a in BLEND_WEIGHTS]
+    a = max(BLEND_WEIGHTS, key=lambda w: (-round(errors[BLEND_WEIGHTS.index(w)], 12), w))
+    coef, intercept = _lstsq(X, y)
+    return Prior("size fit + fine-tuned GNN", SIZE_COLUMNS, tuple(float(c) for c in (1 - a) * coef),
+                 tuple(0.0 for _ in SIZE_COLUMNS), float(-(1 - a) * intercept), 1.0, float(a),
+                 {"labels": len(y), "chosen_on": len(held)}, transform="identity")
+
+
+def _lstsq(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    w = np.linalg.lstsq(np.c_[X, np.ones(len(X))], y, rcond=None)[0]
+    return w[:-1], float(w[-1])
+
+
+def _lstsq_predict(X: np.ndarray, y: np.ndarray, X_new: np.ndarray) -> np.ndarray:
+    coef, intercept = _lstsq(X, y)
+    return X_new @ coef + intercept
 
 
 def adapt(ckpt: Checkpoint, graphs: Sequence[Data], accuracies: Sequence[float],
@@ -110,6 +151,8 @@ def adapt(ckpt: Checkpoint, graphs: Sequence[Data], accuracies: Sequence[float],
     fit_on, held = calibration_split(len(graphs), cfg, seed) if interval else (list(range(len(graphs))), [])
     tuned = adapt_net(ckpt.net, [graphs[i] for i in fit_on], y[fit_on], cfg, seed, trainer_kwargs, progress)
     meta = fitted_meta({k: v for k, v in ckpt.meta.items() if k != "prior"}, ckpt.net.labels, accuracies, task, source)
+    if tuned.prior is not None:  # the size fit beside the adapted GNN, which predict_encoded blends
+        meta["prior"] = tuned.prior.to_meta()
     meta["interval"] = None
     if held:
         res = predict(tuned, [graphs[i] for i in held], details=True)

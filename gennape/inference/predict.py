@@ -460,9 +460,10 @@ def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathL
         notes.append(Note(own.note(), "info"))
     t_predict = time.perf_counter()
     if graphs:
-        # --task names a task it trained on: the networks are of that family, where the GNN alone
-        # ranks best (docs/transfer.md); otherwise the zero-shot blend with its prior
-        res = predict_encoded(predictor, encoded, [cg.hash for _, cg in graphs], prior=task is None)
+        # --task names a task a base checkpoint trained on: the networks are of that family, where the
+        # GNN alone ranks best (docs/transfer.md); otherwise the blend with its prior
+        res = predict_encoded(predictor, encoded, [cg.hash for _, cg in graphs],
+                              prior=task is None or own is not None)  # an adapted one's prior is its size fit
         acc = to_accuracy(res["score"]) if to_accuracy is not None else None
         for i, (p, cg) in enumerate(graphs):
             score, unc = (float(res["score"][i]) - low) / unit, float(res["uncertainty"][i])  # unc: accuracy points

@@ -27,6 +27,9 @@ def signed_log(x: np.ndarray) -> np.ndarray:
     return np.sign(x) * np.log1p(np.abs(x))
 
 
+_TRANSFORMS = {"signed_log": signed_log, "identity": lambda x: x}
+
+
 @dataclass(frozen=True)
 class Prior:
     """A fitted linear prior (see the module docstring); ``name`` says which configuration."""
@@ -39,6 +42,7 @@ class Prior:
     scale: float
     gnn_weight: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
+    transform: str = "signed_log"  # of the columns first: "signed_log" or "identity"
 
     def to_meta(self) -> dict[str, Any]:
         return asdict(self) | {"columns": list(self.columns), "coef": list(self.coef), "mean": list(self.mean)}
@@ -49,6 +53,8 @@ class Prior:
                       "mean": tuple(meta["mean"])})
 
     def __post_init__(self) -> None:
+        if self.transform not in _TRANSFORMS:
+            raise ValueError(f"prior {self.name}: transform {self.transform!r} is not one of {', '.join(_TRANSFORMS)}")
         unknown = [c for c in self.columns if c not in GRAPH_STATS]
         if unknown:
             raise ValueError(f"prior {self.name}: {', '.join(unknown)} not graph statistics ({', '.join(GRAPH_STATS)})")
@@ -68,7 +74,7 @@ class Prior:
 
     def prior_scores(self, X: np.ndarray) -> np.ndarray:
         """The prior alone, ``[N]``, of raw column values ``X`` ``[N, C]``."""
-        Z = signed_log(np.asarray(X, dtype=np.float64).reshape(len(X), len(self.columns)))
+        Z = _TRANSFORMS[self.transform](np.asarray(X, dtype=np.float64).reshape(len(X), len(self.columns)))
         Z = np.where(np.isfinite(Z), Z, np.asarray(self.mean))
         return (Z @ np.asarray(self.coef) - self.center) / self.scale
 
