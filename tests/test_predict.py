@@ -236,6 +236,9 @@ def test_labels_adapt_the_checkpoint_and_put_every_file_on_their_scale(ckpt_path
     adapted = load_checkpoint(saved)
     assert adapted.meta["adapted"]["labels"] == 3 and adapted.net.labels == "raw"
     assert adapted.meta["interval"] is None and all(p.uncertainty is None for p in ok.values())  # 3 labels: none held out
+    asked = []
+    predict_files([onnx_dir], ckpt_path, labels=known, interval=True, notes=asked)
+    assert any(n.startswith("--interval: 3 labels; an interval needs 20 or more") for n in asked)
     assert adapted.meta["adapted"]["task"] == "custom" and list(adapted.meta["tasks"]) == ["custom"]
     again = predict_files([onnx_dir], saved)  # the saved copy predicts accuracies on its own
     assert {Path(p.file).name: round(p.predicted_accuracy, 4) for p in again if p.error is None} == \

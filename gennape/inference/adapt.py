@@ -20,13 +20,13 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch_geometric.data import Data
 
-from gennape.graph.stats import GRAPH_STATS, graph_stats
 from gennape.inference.labels import MIN_LABELS, LabelError, check_labels, read_labels  # noqa: F401 - re-exported
 from gennape.inference.tasks import DEFAULT_TASK_NAME, check_task_name, fitted_meta
 from gennape.model.checkpoint import Checkpoint
 from gennape.model.pipeline import FinetuneConfig, fine_tune, split_labels
 from gennape.model.prediction import predict
 from gennape.model.predictor import GennapeNet
+from gennape.model.size import size_fit, size_fit_coefficients
 from gennape.runtime.interval import calibrate
 from gennape.runtime.prior import Prior
 
@@ -96,7 +96,7 @@ def adapt_net(net: GennapeNet, graphs: Sequence[Data], accuracies: Sequence[floa
     return tuned
 
 
-SIZE_COLUMNS = ("log_flops", "log_params", "weight_layers", "depth")  # the size fit's (gennape.model.size)
+SIZE_COLUMNS = ("log_flops", "log_params", "weight_layers", "depth")  # gennape.model.size.SIZE_FEATURES, as graph statistics
 BLEND_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # of the fine-tuned GNN beside the size fit
 
 
@@ -111,27 +111,15 @@ def size_blend(tuned: GennapeNet, graphs: Sequence[Data], accuracies: np.ndarray
     train, held = split_labels(list(range(len(graphs))), cfg, seed)
     if not held:
         return None
-    X = np.stack([graph_stats(d.op.numpy(), d.feat.numpy(), d.edge_index.numpy(), float(d.flops), float(d.params))
-                  for d in graphs])[:, [GRAPH_STATS.index(c) for c in SIZE_COLUMNS]]
     y = np.asarray(accuracies, dtype=np.float64)
     gnn = predict(tuned, [graphs[i] for i in held], prior=False)
-    size = _lstsq_predict(X[train], y[train], X[held])
+    size = size_fit([graphs[i] for i in train], y[train], [graphs[i] for i in held])
     errors = [float(np.mean((a * gnn + (1 - a) * size - y[held]) ** 2)) for a in BLEND_WEIGHTS]
     a = max(BLEND_WEIGHTS, key=lambda w: (-round(errors[BLEND_WEIGHTS.index(w)], 12), w))
-    coef, intercept = _lstsq(X, y)
+    coef, intercept = size_fit_coefficients(graphs, y)
     return Prior("size fit + fine-tuned GNN", SIZE_COLUMNS, tuple(float(c) for c in (1 - a) * coef),
                  tuple(0.0 for _ in SIZE_COLUMNS), float(-(1 - a) * intercept), 1.0, float(a),
                  {"labels": len(y), "chosen_on": len(held)}, transform="identity")
-
-
-def _lstsq(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
-    w = np.linalg.lstsq(np.c_[X, np.ones(len(X))], y, rcond=None)[0]
-    return w[:-1], float(w[-1])
-
-
-def _lstsq_predict(X: np.ndarray, y: np.ndarray, X_new: np.ndarray) -> np.ndarray:
-    coef, intercept = _lstsq(X, y)
-    return X_new @ coef + intercept
 
 
 def adapt(ckpt: Checkpoint, graphs: Sequence[Data], accuracies: Sequence[float],

@@ -450,6 +450,9 @@ def predict_files(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathL
                            labels, save_checkpoint, notes, threads, progress, task_name, interval)
     if adapted is not None:
         predictor = adapted
+        if interval and not predictor.meta.get("interval"):
+            notes.append(Note(f"--interval: {len(usable)} labels; an interval needs 20 or more (a fifth kept apart "
+                              "to calibrate it): none printed"))
     elif save_checkpoint is not None:
         why = "the labels were not used" if labels is not None else "no labels to adapt to"
         notes.append(Note(f"checkpoint not saved: {save_checkpoint}: skipped, {why}"))

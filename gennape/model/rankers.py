@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gennape.core.registry import Registry
+from gennape.runtime.auxiliary import quantiles, signed_log
 from gennape.runtime.prior import Prior
 
 if TYPE_CHECKING:
@@ -28,15 +29,11 @@ if TYPE_CHECKING:
 QUERY = 64
 
 
-def signed_log(x: np.ndarray) -> np.ndarray:
-    return np.sign(x) * np.log1p(np.abs(x))
-
-
 def rank_gauss(y: np.ndarray) -> np.ndarray:
+    """Normal quantiles of the ranks of ``y`` (ties share their mean rank)."""
     from scipy.special import ndtri
-    from scipy.stats import rankdata
 
-    return ndtri((rankdata(y) - 0.5) / len(y))
+    return ndtri(quantiles(np.asarray(y, dtype=np.float64)))
 
 
 def task_weights(tasks: np.ndarray, families: np.ndarray) -> np.ndarray:
@@ -84,22 +81,38 @@ def _centred(Z: np.ndarray, tasks: np.ndarray) -> np.ndarray:
     return out
 
 
-@_RANKERS.register("linear")
-def fit_linear(X: np.ndarray, y: np.ndarray, tasks: np.ndarray, families: np.ndarray, columns: list[str],
-               params: dict[str, Any]) -> Ranker:
+def _imputed(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Signed-log features with a missing value set to the feature's mean, and those means."""
     Z = signed_log(X)
     mean = np.nanmean(Z, 0)
     mean = np.where(np.isfinite(mean), mean, 0.0)
-    Z = np.where(np.isfinite(Z), Z, mean)
+    return np.where(np.isfinite(Z), Z, mean), mean
+
+
+def _standardised(Z: np.ndarray, tasks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Within-task centred features in units of their standard deviation, and that deviation."""
     Zc = _centred(Z, tasks)
     scale = Zc.std(0) + 1e-9
-    Zc /= scale
-    yc = np.concatenate([rank_gauss(y[tasks == t]) for t in np.unique(tasks)])
-    order = np.concatenate([np.flatnonzero(tasks == t) for t in np.unique(tasks)])
-    Zc, w = Zc[order], task_weights(tasks, families)[order]
+    return Zc / scale, scale
+
+
+def _task_targets(y: np.ndarray, tasks: np.ndarray) -> np.ndarray:
+    """Each network's normal quantile of accuracy within its task."""
+    out = np.empty(len(y))
+    for t in np.unique(tasks):
+        out[tasks == t] = rank_gauss(y[tasks == t])
+    return out
+
+
+@_RANKERS.register("linear")
+def fit_linear(X: np.ndarray, y: np.ndarray, tasks: np.ndarray, families: np.ndarray, columns: list[str],
+               params: dict[str, Any]) -> Ranker:
+    Z, mean = _imputed(X)
+    Zc, scale = _standardised(Z, tasks)
+    w = task_weights(tasks, families)
     alpha = float(params.get("alpha", 10.0))
     A = Zc.T @ (Zc * w[:, None]) + alpha * np.eye(Z.shape[1])
-    coef = np.linalg.solve(A, Zc.T @ (w * yc)) / scale
+    coef = np.linalg.solve(A, Zc.T @ (w * _task_targets(y, tasks))) / scale
     return Ranker("linear", list(columns), mean, dict(params), coef=coef)
 
 
@@ -130,24 +143,16 @@ def fit_nnls(X: np.ndarray, y: np.ndarray, tasks: np.ndarray, families: np.ndarr
     weights (least squares on within-task centred values; ``equal``: the same weight each)."""
     from scipy.optimize import nnls
 
-    Z = signed_log(X)
-    mean = np.nanmean(Z, 0)
-    mean = np.where(np.isfinite(mean), mean, 0.0)
-    signs = consistent_signs(Z, y, tasks, float(params.get("min_rho", 0.0)))
-    Z = np.where(np.isfinite(Z), Z, mean)
-    Zc = _centred(Z, tasks)
-    scale = Zc.std(0) + 1e-9
-    Zc = Zc / scale * signs
+    signs = consistent_signs(signed_log(X), y, tasks, float(params.get("min_rho", 0.0)))
+    Z, mean = _imputed(X)
+    Zc, scale = _standardised(Z, tasks)
     if params.get("equal"):
         coef = signs / scale
     else:
-        yc = np.empty(len(y))
-        for t in np.unique(tasks):
-            yc[tasks == t] = rank_gauss(y[tasks == t])
         sw = np.sqrt(task_weights(tasks, families))
         alpha = float(params.get("alpha", 1.0))
-        A = np.vstack([Zc * sw[:, None], np.sqrt(alpha) * np.eye(Z.shape[1])])
-        b = np.concatenate([yc * sw, np.zeros(Z.shape[1])])
+        A = np.vstack([Zc * signs * sw[:, None], np.sqrt(alpha) * np.eye(Z.shape[1])])
+        b = np.concatenate([_task_targets(y, tasks) * sw, np.zeros(Z.shape[1])])
         w, _ = nnls(A, b)
         coef = w * signs / scale
     return Ranker("nnls", list(columns), mean, dict(params), coef=coef)
@@ -158,9 +163,8 @@ def fit_lgbm(X: np.ndarray, y: np.ndarray, tasks: np.ndarray, families: np.ndarr
              params: dict[str, Any]) -> Ranker:
     import lightgbm as lgb
 
-    Z = signed_log(X)
-    mean = np.nanmean(Z, 0)
-    mean = np.where(np.isfinite(mean), mean, 0.0)
+    Z = signed_log(X)  # LightGBM reads NaN as missing
+    _, mean = _imputed(X)
     rng = np.random.default_rng(int(params.get("seed", 0)))
     w_all = task_weights(tasks, families)
     rows, groups, labels, gw = [], [], [], []

@@ -15,6 +15,7 @@ import torch
 from torch_geometric.data import Data
 
 from gennape.graph.ops import list_ops
+from gennape.graph.stats import longest_path
 
 WEIGHT_OPS = ("Conv", "DepthwiseConv", "Linear")
 SIZE_FEATURES = ("log_flops", "log_params", "weight_layers", "depth")
@@ -33,23 +34,7 @@ def weight_layers(d: Data) -> int:
 
 def depth(d: Data) -> int:
     """Weight layers on the longest path of ``d`` (a DAG in node order or not)."""
-    n = int(d.num_nodes)
-    weight = _weight_nodes(d).astype(np.int64)
-    src, dst = d.edge_index.numpy()
-    indeg = np.bincount(dst, minlength=n)
-    out: list[list[int]] = [[] for _ in range(n)]
-    for s, t in zip(src.tolist(), dst.tolist()):
-        out[s].append(t)
-    best = weight.copy()
-    stack = [i for i in range(n) if indeg[i] == 0]
-    while stack:  # Kahn's order: a node's best path is final once all its inputs are done
-        i = stack.pop()
-        for j in out[i]:
-            best[j] = max(best[j], best[i] + weight[j])
-            indeg[j] -= 1
-            if indeg[j] == 0:
-                stack.append(j)
-    return int(best.max()) if n else 0
+    return longest_path(_weight_nodes(d).astype(np.int64), d.edge_index.numpy())
 
 
 def size_features(graphs: Sequence[Data]) -> np.ndarray:
@@ -64,13 +49,22 @@ def size_features(graphs: Sequence[Data]) -> np.ndarray:
     return np.stack(rows) if rows else np.zeros((0, len(SIZE_FEATURES)))
 
 
-def size_fit(train: Sequence[Data], y: np.ndarray, test: Sequence[Data]) -> np.ndarray:
-    """Least-squares fit of ``y`` on the size features of ``train`` (and an intercept), applied to
-    ``test``. Features are standardised on ``train`` and the fit takes the minimum-norm solution,
-    so a feature constant within the labelled sample (or more features than labels) is harmless."""
-    a, b = size_features(train), size_features(test)
+def size_fit_coefficients(train: Sequence[Data], y: np.ndarray) -> tuple[np.ndarray, float]:
+    """``(coef, intercept)`` of a least-squares fit of ``y`` on the :func:`size_features` of
+    ``train``, in the features' own units. Features are standardised for the fit and the fit takes
+    the minimum-norm solution, so a feature constant within the labelled sample (or more features
+    than labels) is harmless."""
+    a = size_features(train)
     mu, sd = a.mean(0), a.std(0)
     sd = np.where(sd > 0, sd, 1.0)
     design = np.column_stack([np.ones(len(a)), (a - mu) / sd])
-    coef, *_ = np.linalg.lstsq(design, np.asarray(y, dtype=np.float64), rcond=None)
-    return np.column_stack([np.ones(len(b)), (b - mu) / sd]) @ coef
+    w, *_ = np.linalg.lstsq(design, np.asarray(y, dtype=np.float64), rcond=None)
+    coef = w[1:] / sd
+    return coef, float(w[0] - mu @ coef)
+
+
+def size_fit(train: Sequence[Data], y: np.ndarray, test: Sequence[Data]) -> np.ndarray:
+    """Least-squares fit of ``y`` on the size features of ``train`` (and an intercept), applied to
+    ``test`` (:func:`size_fit_coefficients`)."""
+    coef, intercept = size_fit_coefficients(train, y)
+    return size_features(test) @ coef + intercept

@@ -54,7 +54,8 @@ def quantiles(values: np.ndarray) -> np.ndarray:
 
 
 @register_scaling("log")
-def _signed_log(values: np.ndarray) -> np.ndarray:
+def signed_log(values: np.ndarray) -> np.ndarray:
+    """``sign(v) log(1 + |v|)``: counts and proxies spanning decades on a scale of units (NaN kept)."""
     return np.sign(values) * np.log1p(np.abs(values))
 
 

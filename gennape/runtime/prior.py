@@ -21,10 +21,7 @@ from typing import Any
 import numpy as np
 
 from gennape.graph.stats import GRAPH_STATS, graph_stats
-
-
-def signed_log(x: np.ndarray) -> np.ndarray:
-    return np.sign(x) * np.log1p(np.abs(x))
+from gennape.runtime.auxiliary import signed_log
 
 
 _TRANSFORMS = {"signed_log": signed_log, "identity": lambda x: x}
